@@ -1,0 +1,10 @@
+"""Ray Tune ``Searcher``s for multi-objective and multi-fidelity hyperparameter optimisation.
+
+Each searcher plugs into a plain ``ray.tune.Tuner`` through
+``tune.TuneConfig(search_alg=...)``; none of them imports ``orchestrator``.
+"""
+
+from searchers.ax_multi_objective import AxMultiObjectiveSearch
+from searchers.random_search import RandomSearch
+
+__all__ = ["AxMultiObjectiveSearch", "RandomSearch"]
