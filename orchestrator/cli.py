@@ -1,0 +1,175 @@
+"""Command line for the orchestrator: run a YAML experiment, report a finished one, run the demo.
+
+Example:
+    $ python -m orchestrator run examples/digits.yaml --num-trials 8
+    $ python -m orchestrator report results/digits
+    $ python -m orchestrator demo --num-trials 6 --epochs 4
+    $ python -m orchestrator methods
+
+An invalid specification prints one ``error: <field>: <problem and fix>`` line on stderr and
+exits with status 2, before any trial starts. Ray and the training code are imported only by the
+command that needs them, so ``--help`` and spec errors come back in well under a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from orchestrator.spec import Experiment, SpecError, load_experiment
+
+__all__ = ["build_parser", "main"]
+
+EXIT_USAGE = 2
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"got {text!r}; use an integer >= 1.")
+    return value
+
+
+def _add_budget_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--num-trials", type=_positive_int, metavar="N", help="trials to run in total"
+    )
+    parser.add_argument(
+        "--max-concurrent", type=_positive_int, metavar="N", help="trials running at the same time"
+    )
+    parser.add_argument(
+        "--storage-path",
+        metavar="DIR",
+        help="where results go; relative paths resolve against the current directory",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``orchestrator`` argument parser with its four sub-commands."""
+    parser = argparse.ArgumentParser(
+        prog="orchestrator",
+        description="Find Pareto-optimal deep-learning models with Ray Tune.",
+        epilog="Run `orchestrator COMMAND --help` for the options of one command.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the experiment described by a YAML file")
+    run.add_argument("spec", type=Path, metavar="SPEC.yaml", help="experiment specification")
+    run.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run of the same experiment"
+    )
+    _add_budget_options(run)
+    run.set_defaults(handler=_run_command)
+
+    report = commands.add_parser("report", help="print the Pareto front of a finished experiment")
+    report.add_argument("directory", type=Path, metavar="DIR", help="the experiment's directory")
+    report.set_defaults(handler=_report_command)
+
+    demo = commands.add_parser("demo", help="find Pareto-optimal MLPs on the 8x8 digits data set")
+    _add_budget_options(demo)
+    demo.add_argument("--epochs", type=_positive_int, metavar="E", help="epochs per trial")
+    demo.add_argument("--method", help="search method (see `orchestrator methods`)")
+    demo.set_defaults(handler=_demo_command)
+
+    methods = commands.add_parser("methods", help="list the search methods")
+    methods.set_defaults(handler=_methods_command)
+    return parser
+
+
+def _with_budget_options(experiment: Experiment, args: argparse.Namespace) -> Experiment:
+    budget_changes = {
+        key: value
+        for key, value in (("num_trials", args.num_trials), ("max_concurrent", args.max_concurrent))
+        if value is not None
+    }
+    changes: dict[str, Any] = {}
+    if budget_changes:
+        changes["budget"] = dataclasses.replace(experiment.budget, **budget_changes)
+    if args.storage_path is not None:
+        changes["storage_path"] = args.storage_path
+    # replace() runs Experiment.__post_init__ again, so overrides are validated like the file.
+    return dataclasses.replace(experiment, **changes) if changes else experiment
+
+
+def _print_result(result: Any, objectives: Any) -> None:
+    from orchestrator.results import format_pareto_table
+
+    print(f"Pareto front: {len(result.pareto)} of {len(result.results)} trials")
+    print(format_pareto_table(result.results, objectives))
+    print(f"\nExperiment directory: {result.experiment_dir}")
+    for name, path in result.paths.items():
+        print(f"  {name}: {path}")
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    experiment = _with_budget_options(load_experiment(args.spec), args)
+    from orchestrator.run import run
+
+    result = run(experiment, resume=args.resume)
+    _print_result(result, experiment.objectives)
+    return 0
+
+
+def _report_command(args: argparse.Namespace) -> int:
+    if not args.directory.is_dir():
+        print(f"error: {args.directory}: no such experiment directory.", file=sys.stderr)
+        return EXIT_USAGE
+    from orchestrator.run import report
+
+    result = report(args.directory)
+    _print_result(result, result.objectives)
+    return 0
+
+
+def _demo_command(args: argparse.Namespace) -> int:
+    from orchestrator.demo import demo_experiment
+
+    options = {
+        "num_trials": args.num_trials,
+        "max_concurrent": args.max_concurrent,
+        "epochs": args.epochs,
+        "storage_path": args.storage_path,
+        "method": args.method,
+    }
+    given = {key: value for key, value in options.items() if value is not None}
+    experiment = demo_experiment(**given)
+    from orchestrator.run import run
+
+    result = run(experiment)
+    _print_result(result, experiment.objectives)
+    return 0
+
+
+def _methods_command(args: argparse.Namespace) -> int:
+    from orchestrator.methods import describe_methods
+
+    descriptions = describe_methods()
+    width = max(map(len, descriptions), default=0)
+    for name, description in descriptions.items():
+        print(f"{name:<{width}}  {description}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default: ``sys.argv[1:]``), run the command and return its exit status.
+
+    Returns:
+        0 on success, 2 on a usage or specification error (message on stderr, no traceback).
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_request:  # --help and usage errors; return rather than exit
+        return exit_request.code if isinstance(exit_request.code, int) else 0
+    try:
+        return args.handler(args)
+    except SpecError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE

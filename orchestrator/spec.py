@@ -1,0 +1,426 @@
+"""Experiment specifications: what to tune, which metrics make a model Pareto-optimal, the budget.
+
+An :class:`Experiment` is built in Python or read from YAML with :func:`load_experiment`, and is
+validated at construction, so a typo fails before Ray starts, with a message that names the field
+(``objectives[1].mode``, ``search_space.lr.low``), the bad value and the fix, instead of minutes
+later inside a Ray worker. The worked example is ``examples/digits.yaml``.
+
+Example:
+    >>> experiment = Experiment(
+    ...     name="digits",
+    ...     trainable="orchestrator.demo:train_digits",
+    ...     search_space={"lr": {"type": "loguniform", "low": 1e-4, "high": 1e-1}, "epochs": 8},
+    ...     objectives=[Objective("val_accuracy", "max"), Objective("num_params", "min")],
+    ... )
+    >>> experiment.metric_names, experiment.modes
+    (['val_accuracy', 'num_params'], ['max', 'min'])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orchestrator._validation import (
+    SpecError,
+    check_keys,
+    check_name,
+    check_number,
+    check_required,
+    import_trainable,
+    suggest,
+    trainable_path,
+    within,
+)
+from orchestrator.search_space import check_parameter, parameter_to_dict, to_tune_domain
+from orchestrator.spec_components import (
+    Budget,
+    Constraint,
+    Objective,
+    Resources,
+    SchedulerSpec,
+    coerce_component,
+    required_fields,
+)
+
+__all__ = [
+    "Budget",
+    "Constraint",
+    "Experiment",
+    "Objective",
+    "Resources",
+    "SchedulerSpec",
+    "SpecError",
+    "load_experiment",
+    "save_experiment",
+]
+
+
+def _check_method(method: Any) -> str:
+    # Imported last and lazily: the registry pulls in Ray, so cheaper checks fail before it loads.
+    from orchestrator.methods import method_names
+
+    names = list(method_names())
+    if method not in names:
+        raise SpecError(
+            f"unknown method {method!r}{suggest(method, names)}; use one of {', '.join(names)}"
+            " (`orchestrator methods` describes them).",
+            "method",
+        )
+    return method
+
+
+@dataclass
+class Experiment:
+    """A multi-objective tuning experiment: a trainable, its search space, objectives and budget.
+
+    A trial is Pareto-optimal when no other trial is at least as good on every objective and
+    strictly better on one. ``thresholds`` bound objectives (``val_accuracy: 0.9`` means
+    ``val_accuracy >= 0.9`` for a ``max`` objective, ``<=`` for ``min``); ``constraints`` bound
+    other reported metrics (``"num_params <= 100000"``). ``config`` holds constants merged into
+    every trial's config. A relative ``storage_path`` resolves against the current working
+    directory at run time (not against a YAML file's directory); see :attr:`storage_dir`.
+
+    ``search_space`` values are Ray Tune domains (``tune.uniform(0, 1)``), mappings
+    ``{type, low, high, q, values, base}`` with ``type`` one of uniform, loguniform, quniform,
+    qloguniform, randint, qrandint, lograndint, qlograndint, choice, grid (``randint``'s ``high``
+    is exclusive, as in ``tune.randint``), or constants (str, int, float, bool, list).
+
+    Example:
+        >>> Experiment(
+        ...     name="toy",
+        ...     trainable=lambda config: None,
+        ...     search_space={"x": {"type": "uniform", "low": 0, "high": 1}},
+        ...     objectives=[Objective("loss", "min")],
+        ...     method="random",
+        ... ).budget.num_trials
+        20
+    """
+
+    name: str
+    trainable: str | Callable[..., Any]
+    search_space: dict[str, Any]
+    objectives: list[Objective]
+    thresholds: dict[str, float] = field(default_factory=dict)
+    constraints: list[str] = field(default_factory=list)
+    method: str = "ax-mobo"
+    method_options: dict[str, Any] = field(default_factory=dict)
+    scheduler: SchedulerSpec | None = None
+    budget: Budget = field(default_factory=Budget)
+    resources: Resources = field(default_factory=Resources)
+    storage_path: str = "./results"
+    seed: int | None = 0
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        name = check_name(self.name, "name")
+        if "/" in name or "\\" in name:
+            raise SpecError(
+                f"got {name!r}; the name becomes a directory, so drop '/' and '\\'.", "name"
+            )
+        self.name = name
+        self.objectives = self._checked_objectives(self.objectives)
+        self.search_space = self._checked_search_space(self.search_space)
+        self.config = self._checked_mapping(self.config, "config")
+        for key in self.config:
+            if key in self.search_space:
+                raise SpecError(
+                    f"{key!r} is also in search_space; keep it in one place "
+                    "(search_space to tune it, config to fix it).",
+                    f"config.{key}",
+                )
+        self.thresholds = self._checked_thresholds(self.thresholds)
+        self.constraints = self._checked_constraints(self.constraints)
+        self.method_options = self._checked_mapping(self.method_options, "method_options")
+        self.scheduler = self._checked_scheduler(self.scheduler)
+        self.budget = coerce_component(Budget, self.budget, "budget")
+        self.resources = coerce_component(Resources, self.resources, "resources")
+        if isinstance(self.storage_path, os.PathLike):
+            self.storage_path = os.fspath(self.storage_path)
+        self.storage_path = check_name(self.storage_path, "storage_path")
+        seed_is_int = isinstance(self.seed, int) and not isinstance(self.seed, bool)
+        if self.seed is not None and not seed_is_int:
+            raise SpecError(f"got {self.seed!r}; use an integer or null.", "seed")
+        self.method = _check_method(self.method)
+        if not callable(self.trainable):
+            if not isinstance(self.trainable, str):
+                raise SpecError(
+                    f"got {self.trainable!r}; use 'module:function' or a callable.", "trainable"
+                )
+            self.trainable = self.trainable.strip()
+            import_trainable(self.trainable)
+
+    # ----------------------------------------------------------------- validation helpers
+    @staticmethod
+    def _checked_mapping(value: Any, field_name: str) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise SpecError(f"got {value!r}; use a mapping of names to values.", field_name)
+        for key in value:
+            if not isinstance(key, str) or not key:
+                raise SpecError(f"key {key!r} is not a non-empty string.", field_name)
+        return dict(value)
+
+    @staticmethod
+    def _checked_objectives(value: Any) -> list[Objective]:
+        if isinstance(value, (str, Mapping)) or not isinstance(value, (list, tuple)):
+            raise SpecError(
+                f"got {value!r}; use a list like [{{name: val_accuracy, mode: max}}].", "objectives"
+            )
+        if not value:
+            raise SpecError("is empty; give at least one {name, mode} objective.", "objectives")
+        objectives = [
+            coerce_component(Objective, item, f"objectives[{index}]")
+            for index, item in enumerate(value)
+        ]
+        seen: set[str] = set()
+        for index, objective in enumerate(objectives):
+            if objective.name in seen:
+                raise SpecError(
+                    f"duplicate objective {objective.name!r}; each metric may appear once.",
+                    f"objectives[{index}].name",
+                )
+            seen.add(objective.name)
+        return objectives
+
+    @staticmethod
+    def _checked_search_space(value: Any) -> dict[str, Any]:
+        space = Experiment._checked_mapping(value, "search_space")
+        if not space:
+            raise SpecError("is empty; give at least one parameter.", "search_space")
+        checked = {}
+        for name, parameter in space.items():
+            with within(f"search_space.{name}"):
+                checked[name] = check_parameter(parameter)
+        return checked
+
+    def _unknown_objective(self, metric: str, field_name: str, alternative: str) -> SpecError:
+        return SpecError(
+            f"{metric!r} is not an objective{suggest(metric, self.metric_names)}; "
+            f"objectives are {', '.join(self.metric_names)}. {alternative}",
+            field_name,
+        )
+
+    def _checked_thresholds(self, value: Any) -> dict[str, float]:
+        thresholds = self._checked_mapping(value, "thresholds")
+        for metric, bound in thresholds.items():
+            if metric not in self.metric_names:
+                raise self._unknown_objective(
+                    metric,
+                    f"thresholds.{metric}",
+                    "Bound other metrics with constraints, e.g. 'num_params <= 100000'.",
+                )
+            thresholds[metric] = check_number(bound, f"thresholds.{metric}")
+        return thresholds
+
+    def _checked_constraints(self, value: Any) -> list[str]:
+        if value is None:
+            return []
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise SpecError(
+                f"got {value!r}; use a list like ['num_params <= 100000'].", "constraints"
+            )
+        constraints = []
+        for index, text in enumerate(value):
+            text = str(text) if isinstance(text, Constraint) else text
+            with within(f"constraints[{index}]"):
+                constraint = Constraint.parse(text)
+            if constraint.metric in self.metric_names:
+                raise SpecError(
+                    f"{constraint.metric!r} is an objective; bound objectives with thresholds, "
+                    f"e.g. thresholds: {{{constraint.metric}: {constraint.bound!r}}}.",
+                    f"constraints[{index}]",
+                )
+            constraints.append(text.strip())
+        return constraints
+
+    def _checked_scheduler(self, value: Any) -> SchedulerSpec | None:
+        if value is None:
+            return None
+        scheduler = coerce_component(SchedulerSpec, value, "scheduler")
+        metric = scheduler.metric or self.metric_names[0]
+        if metric not in self.metric_names:
+            raise self._unknown_objective(
+                metric, "scheduler.metric", "The scheduler stops trials on one objective."
+            )
+        objective_mode = self.modes[self.metric_names.index(metric)]
+        if scheduler.mode is not None and scheduler.mode != objective_mode:
+            raise SpecError(
+                f"got {scheduler.mode!r}, but objective {metric!r} has mode {objective_mode!r}; "
+                "drop scheduler.mode to use the objective's.",
+                "scheduler.mode",
+            )
+        return dataclasses.replace(scheduler, metric=metric, mode=objective_mode)
+
+    # ----------------------------------------------------------------- public API
+    @property
+    def metric_names(self) -> list[str]:
+        """Objective names, in order."""
+        return [objective.name for objective in self.objectives]
+
+    @property
+    def modes(self) -> list[str]:
+        """Objective modes (``"max"``/``"min"``), aligned with :attr:`metric_names`."""
+        return [objective.mode for objective in self.objectives]
+
+    @property
+    def parsed_constraints(self) -> list[Constraint]:
+        """``constraints`` as :class:`Constraint` objects."""
+        return [Constraint.parse(text) for text in self.constraints]
+
+    @property
+    def threshold_constraints(self) -> list[Constraint]:
+        """``thresholds`` with their direction: ``>=`` for ``max`` objectives, ``<=`` for ``min``.
+
+        The strings (``str(constraint)``) are what Ax takes as objective thresholds.
+        """
+        modes = dict(zip(self.metric_names, self.modes))
+        return [
+            Constraint(metric, ">=" if modes[metric] == "max" else "<=", float(bound))
+            for metric, bound in self.thresholds.items()
+        ]
+
+    @property
+    def storage_dir(self) -> Path:
+        """``storage_path`` made absolute against the current working directory."""
+        return Path(self.storage_path).expanduser().resolve()
+
+    def resolve_trainable(self) -> Callable[..., Any]:
+        """The trainable callable, importing ``module:function`` paths."""
+        if callable(self.trainable):
+            return self.trainable
+        return import_trainable(self.trainable)
+
+    def tune_search_space(self, include_config: bool = False) -> dict[str, Any]:
+        """``search_space`` as a Ray Tune ``param_space``: mappings become Tune domains.
+
+        Args:
+            include_config: also merge the ``config`` constants in (search-space names win).
+
+        Example:
+            >>> experiment = Experiment(
+            ...     name="toy",
+            ...     trainable=lambda config: None,
+            ...     search_space={"lr": {"type": "loguniform", "low": 1e-4, "high": 0.1}, "epochs": 8},
+            ...     objectives=[Objective("loss", "min")],
+            ...     method="random",
+            ... )
+            >>> space = experiment.tune_search_space()
+            >>> type(space["lr"]).__name__, space["epochs"]
+            ('Float', 8)
+        """
+        space = {name: to_tune_domain(value) for name, value in self.search_space.items()}
+        return {**self.config, **space} if include_config else space
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data that :meth:`from_dict` accepts; Tune domains become ``{type, ...}`` mappings.
+
+        Domains without a mapping form (``tune.sample_from``, ``tune.randn``) and non-importable
+        callables (lambdas, local functions) are kept as objects, so the result is not YAML then.
+        """
+        return {
+            "name": self.name,
+            "trainable": trainable_path(self.trainable),
+            "search_space": {
+                name: parameter_to_dict(value) for name, value in self.search_space.items()
+            },
+            "objectives": [dataclasses.asdict(objective) for objective in self.objectives],
+            "thresholds": dict(self.thresholds),
+            "constraints": list(self.constraints),
+            "method": self.method,
+            "method_options": dict(self.method_options),
+            "scheduler": dataclasses.asdict(self.scheduler) if self.scheduler else None,
+            "budget": dataclasses.asdict(self.budget),
+            "resources": dataclasses.asdict(self.resources),
+            "storage_path": self.storage_path,
+            "seed": self.seed,
+            "config": dict(self.config),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Experiment:
+        """Build and validate an experiment from plain data (as read from YAML).
+
+        Raises:
+            SpecError: on an unknown or missing key, or any invalid value.
+        """
+        if not isinstance(data, Mapping):
+            raise SpecError(
+                f"got {type(data).__name__}; an experiment is a mapping of keys to values."
+            )
+        check_keys(data, [f.name for f in dataclasses.fields(cls)])
+        check_required(data, required_fields(cls))
+        return cls(**data)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that rejects repeated keys, which plain YAML silently resolves to the last."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}; keep one", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_experiment(path: str | os.PathLike[str]) -> Experiment:
+    """Read and validate an experiment from a YAML file; ``name`` defaults to the file's stem.
+
+    Raises:
+        SpecError: when the file is missing, empty, not YAML, not a mapping, or invalid; the
+            message starts with the file path.
+
+    Example:
+        >>> experiment = load_experiment("examples/digits.yaml")  # doctest: +SKIP
+    """
+    source = os.fspath(path)
+    try:
+        text = Path(source).read_text()
+    except OSError as error:
+        reason = error.strerror or error
+        raise SpecError(f"cannot read the file: {reason}.", source=source) from error
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as error:
+        raise SpecError(f"not valid YAML: {error}", source=source) from error
+    if data is None:
+        raise SpecError(
+            "the file is empty; it needs trainable, search_space and objectives.", source=source
+        )
+    if not isinstance(data, Mapping):
+        raise SpecError(
+            f"the top level is a {type(data).__name__}; use a mapping with keys "
+            "name, trainable, search_space, objectives, ...",
+            source=source,
+        )
+    data = {"name": Path(source).stem, **data}
+    try:
+        return Experiment.from_dict(data)
+    except SpecError as error:
+        raise error.located(source) from error
+
+
+def save_experiment(experiment: Experiment, path: str | os.PathLike[str]) -> Path:
+    """Write ``experiment.to_dict()`` as YAML that :func:`load_experiment` reads back."""
+    try:
+        text = yaml.safe_dump(experiment.to_dict(), sort_keys=False)
+    except yaml.representer.RepresenterError as error:
+        raise SpecError(
+            f"cannot be written as YAML ({error.args[-1]!r}); use a 'module:function' trainable "
+            "and search-space mappings instead of objects."
+        ) from error
+    path = Path(path)
+    path.write_text(text)
+    return path

@@ -1,0 +1,216 @@
+"""The parts an :class:`~orchestrator.spec.Experiment` is made of: objectives, budget, resources,
+scheduler and outcome constraints. Each validates itself at construction and raises
+:class:`SpecError` naming the field relative to itself; the experiment adds the enclosing path.
+
+Example:
+    >>> Budget(num_trials=20, max_concurrent=2)
+    Budget(num_trials=20, max_concurrent=2, time_budget_s=None)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator._validation import (
+    SpecError,
+    check_integer,
+    check_keys,
+    check_mode,
+    check_name,
+    check_number,
+    check_required,
+    suggest,
+    within,
+)
+
+__all__ = [
+    "Budget",
+    "Constraint",
+    "Objective",
+    "Resources",
+    "SchedulerSpec",
+    "coerce_component",
+    "required_fields",
+]
+
+SCHEDULER_TYPES = ("asha", "hyperband", "none")
+
+
+def coerce_component(cls: type, value: Any, field_name: str) -> Any:
+    """Build the dataclass ``cls`` from a mapping (as read from YAML); pass an instance through."""
+    if isinstance(value, cls):
+        return value
+    if not isinstance(value, Mapping):
+        keys = ", ".join(_field_names(cls))
+        raise SpecError(f"got {value!r}; use a mapping with keys {keys}.", field_name)
+    with within(field_name):
+        check_keys(value, _field_names(cls))
+        check_required(value, required_fields(cls))
+        return cls(**value)
+
+
+def _field_names(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def required_fields(cls: type) -> list[str]:
+    """Names of the dataclass fields of ``cls`` that have no default."""
+    return [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One metric to optimise: ``mode="max"`` prefers larger values, ``"min"`` smaller ones.
+
+    Example:
+        >>> Objective("latency_us", "MIN").mode
+        'min'
+    """
+
+    name: str
+    mode: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", check_name(self.name, "name"))
+        object.__setattr__(self, "mode", check_mode(self.mode, "mode"))
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How many trials to run, how many at once, and an optional wall-clock limit in seconds.
+
+    Example:
+        >>> Budget(num_trials=20, max_concurrent=2).time_budget_s is None
+        True
+    """
+
+    num_trials: int = 20
+    max_concurrent: int = 2
+    time_budget_s: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "num_trials", check_integer(self.num_trials, "num_trials", 1))
+        concurrent = check_integer(self.max_concurrent, "max_concurrent", 1)
+        object.__setattr__(self, "max_concurrent", concurrent)
+        if self.time_budget_s is not None:
+            seconds = check_number(self.time_budget_s, "time_budget_s", above=0)
+            object.__setattr__(self, "time_budget_s", seconds)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Resources one trial reserves; Ray runs ``cluster / per-trial`` trials at once at most.
+
+    Example:
+        >>> Resources(cpu=1, gpu=0.5).gpu
+        0.5
+    """
+
+    cpu: float = 1
+    gpu: float = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cpu", check_number(self.cpu, "cpu", at_least=0))
+        object.__setattr__(self, "gpu", check_number(self.gpu, "gpu", at_least=0))
+
+
+@dataclass(frozen=True)
+class SchedulerSpec:
+    """An early-stopping scheduler; ``metric``/``mode`` default to the experiment's first objective.
+
+    ASHA stops a trial at rung ``grace_period * reduction_factor**k`` (in ``time_attr`` units) when
+    it is outside the top ``1 / reduction_factor`` of trials at that rung, up to ``max_t``.
+    ``grace_period`` is ignored by ``hyperband``; ``type="none"`` runs every trial to the end.
+
+    Example:
+        >>> SchedulerSpec("asha", max_t=8, grace_period=2).reduction_factor
+        4
+    """
+
+    type: str = "asha"
+    metric: str | None = None
+    mode: str | None = None
+    max_t: int = 100
+    grace_period: int = 1
+    reduction_factor: float = 4
+    time_attr: str = "training_iteration"
+
+    def __post_init__(self) -> None:
+        kind = self.type.strip().lower() if isinstance(self.type, str) else self.type
+        if kind not in SCHEDULER_TYPES:
+            raise SpecError(
+                f"unknown scheduler {self.type!r}{suggest(self.type, SCHEDULER_TYPES)}; "
+                f"use one of {', '.join(SCHEDULER_TYPES)}.",
+                "type",
+            )
+        object.__setattr__(self, "type", kind)
+        if self.metric is not None:
+            object.__setattr__(self, "metric", check_name(self.metric, "metric"))
+        if self.mode is not None:
+            object.__setattr__(self, "mode", check_mode(self.mode, "mode"))
+        object.__setattr__(self, "max_t", check_integer(self.max_t, "max_t", 1))
+        grace_period = check_integer(self.grace_period, "grace_period", 1)
+        object.__setattr__(self, "grace_period", grace_period)
+        if self.grace_period > self.max_t:
+            raise SpecError(
+                f"got {self.grace_period}, more than max_t={self.max_t}; "
+                "use grace_period <= max_t.",
+                "grace_period",
+            )
+        factor = check_number(self.reduction_factor, "reduction_factor", above=1)
+        object.__setattr__(self, "reduction_factor", factor)
+        object.__setattr__(self, "time_attr", check_name(self.time_attr, "time_attr"))
+
+
+_CONSTRAINT_PATTERN = re.compile(
+    r"^\s*(?P<metric>[^\s<>=!]+)\s*(?P<operator><=|>=)\s*(?P<bound>\S+)\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """An outcome constraint on a metric that is not an objective: ``metric <= bound`` or ``>=``.
+
+    Example:
+        >>> Constraint.parse("num_params <= 1e5").is_satisfied(4096)
+        True
+    """
+
+    metric: str
+    operator: str
+    bound: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metric", check_name(self.metric, "metric"))
+        if self.operator not in ("<=", ">="):
+            raise SpecError(f"got {self.operator!r}; use '<=' or '>='.", "operator")
+        object.__setattr__(self, "bound", float(check_number(self.bound, "bound")))
+
+    @classmethod
+    def parse(cls, text: Any) -> Constraint:
+        """Parse ``"metric <= number"`` or ``"metric >= number"``."""
+        fix = "write 'metric <= number' or 'metric >= number', e.g. 'num_params <= 100000'."
+        if not isinstance(text, str):
+            raise SpecError(f"got {text!r}; {fix}")
+        match = _CONSTRAINT_PATTERN.match(text)
+        try:
+            bound = float(match["bound"]) if match else float("nan")
+        except ValueError:
+            bound = float("nan")
+        if not match or bound != bound:
+            raise SpecError(f"cannot parse {text!r}; {fix} Only <= and >= are supported.")
+        return cls(match["metric"], match["operator"], bound)
+
+    def is_satisfied(self, value: float) -> bool:
+        return value <= self.bound if self.operator == "<=" else value >= self.bound
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.operator} {self.bound!r}"

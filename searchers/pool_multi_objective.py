@@ -1,0 +1,418 @@
+"""Multi-objective Bayesian optimisation over a finite pool of candidates.
+
+For users who choose among a fixed list of options (architectures, pretrained models, rows of a
+table of configurations) rather than a continuous search space: every suggestion is one of the
+candidates, never evaluated twice. One Gaussian process per objective is fitted on the
+candidates' feature vectors and the unevaluated candidates are ranked with BoTorch's
+``qLogNoisyExpectedHypervolumeImprovement`` (``qLogNoisyExpectedImprovement`` for a single
+objective), so the search heads for the whole Pareto front, extremes included.
+
+The searcher also speaks the benchmark simulator's pool protocol (``set_candidates``, the
+``"__candidate_index__"`` key in suggested configs).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import pickle
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+from botorch.acquisition.multi_objective.logei import (
+    qLogNoisyExpectedHypervolumeImprovement,
+)
+from botorch.fit import fit_gpytorch_mll
+from botorch.models import ModelListGP, SingleTaskGP
+from botorch.models.transforms.outcome import Standardize
+from botorch.sampling import SobolQMCNormalSampler
+from gpytorch.mlls import ExactMarginalLogLikelihood, SumMarginalLogLikelihood
+from ray.tune.search import Searcher
+
+logger = logging.getLogger(__name__)
+
+CANDIDATE_INDEX_KEY = "__candidate_index__"
+"""Key of the suggested config holding the candidate's row position in the pool."""
+
+LOG_SCALE_RATIO = 100.0
+"""A positive numeric column whose max/min exceeds this is log-scaled before min-max scaling."""
+
+_MODES = ("max", "min")
+_MC_SAMPLES = 128
+_SCORING_BATCH = 512
+_MIN_TRAINING_POINTS = 2
+
+
+def encode_candidates(candidates: pd.DataFrame) -> np.ndarray:
+    r"""Feature matrix in ``[0, 1]`` for a table of candidates.
+
+    Numeric column: ``x' = (x - min) / (max - min)``, applied to ``log(x)`` when all values are
+    positive and ``max / min > 100`` (learning rates, parameter counts: their effect is
+    multiplicative). Constant columns become 0. Any other column is one-hot encoded on its
+    string form.
+
+    Args:
+        candidates: ``n`` rows, one per candidate.
+
+    Returns:
+        ``n x d`` float array.
+
+    Example:
+        >>> encode_candidates(pd.DataFrame({"lr": [1e-4, 1e-3, 1e-2], "act": ["relu", "gelu", "relu"]}))
+        array([[0. , 1. , 0. ],
+               [0.5, 0. , 1. ],
+               [1. , 1. , 0. ]])
+    """
+    blocks = []
+    for name in candidates.columns:
+        column = candidates[name]
+        if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
+            one_hot = pd.get_dummies(column.astype(str), dtype=float)
+            blocks.append(one_hot.to_numpy())
+            continue
+        values = column.to_numpy(dtype=float)
+        if not np.all(np.isfinite(values)):
+            raise ValueError(
+                f"candidates column {name!r} has missing or infinite values; fill them or "
+                "pass features= explicitly"
+            )
+        low, high = values.min(), values.max()
+        if low > 0 and high / low > LOG_SCALE_RATIO:
+            values, low, high = np.log(values), math.log(low), math.log(high)
+        scaled = (values - low) / (high - low) if high > low else np.zeros_like(values)
+        blocks.append(scaled[:, None])
+    return np.hstack(blocks) if blocks else np.zeros((len(candidates), 0))
+
+
+def _objectives(metric: Any, mode: Any) -> tuple[list[str], list[str]] | tuple[None, None]:
+    if metric is None and mode is None:
+        return None, None
+    if metric is None or mode is None:
+        raise ValueError(
+            f"metric={metric!r} and mode={mode!r}: give both or neither (then Tune sets them "
+            "through set_search_properties)"
+        )
+    metrics = [metric] if isinstance(metric, str) else list(metric)
+    modes = [mode] if isinstance(mode, str) else list(mode)
+    if not metrics or not all(isinstance(name, str) and name for name in metrics):
+        raise ValueError(f"metric={metric!r}: expected a metric name or a non-empty list of names")
+    if len(set(metrics)) != len(metrics):
+        raise ValueError(f"metric={metric!r} names a metric twice; list each metric once")
+    if len(modes) != len(metrics):
+        raise ValueError(
+            f"mode={mode!r} has {len(modes)} entries but metric={metric!r} has {len(metrics)}; "
+            "give one mode per metric, e.g. mode=['max', 'min']"
+        )
+    for entry in modes:
+        if entry not in _MODES:
+            raise ValueError(f"mode={mode!r} contains {entry!r}; each mode must be 'max' or 'min'")
+    return metrics, modes
+
+
+def _pool(candidates: Any, features: Any) -> tuple[pd.DataFrame, np.ndarray]:
+    if isinstance(candidates, pd.DataFrame):
+        table = candidates.reset_index(drop=True)
+    elif isinstance(candidates, Sequence) and all(isinstance(row, dict) for row in candidates):
+        table = pd.DataFrame(list(candidates))
+    else:
+        raise ValueError(
+            f"candidates={type(candidates).__name__}: expected a pandas.DataFrame or a list of "
+            "dicts, one per candidate"
+        )
+    if len(table) == 0:
+        raise ValueError("candidates is empty; give at least one candidate")
+    if not all(isinstance(name, str) for name in table.columns):
+        raise ValueError(f"candidates columns {list(table.columns)!r} must all be strings")
+    if features is None:
+        return table, encode_candidates(table)
+    matrix = np.asarray(features, dtype=float)
+    if matrix.ndim != 2 or matrix.shape[0] != len(table):
+        raise ValueError(
+            f"features has shape {matrix.shape} but candidates has {len(table)} rows; pass an "
+            "n x d array with one row per candidate, or features=None to derive it"
+        )
+    if not np.all(np.isfinite(matrix)):
+        rows = np.flatnonzero(~np.isfinite(matrix).all(axis=1))[:5].tolist()
+        raise ValueError(f"features has NaN or infinite values (rows {rows}); fill or drop them")
+    if matrix.size and (matrix.min() < -1e-6 or matrix.max() > 1 + 1e-6):
+        raise ValueError(
+            f"features span [{matrix.min():g}, {matrix.max():g}] but must lie in [0, 1]; "
+            "min-max scale them or pass features=None to derive them from candidates"
+        )
+    return table, np.clip(matrix, 0.0, 1.0)
+
+
+def _python_value(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+class PoolMultiObjectiveSearch(Searcher):
+    r"""Pick the next candidate of a finite pool by noisy expected hypervolume improvement.
+
+    ``next = argmax_{x in pool \ (evaluated or pending)} qLogNEHVI(x | GP_1..GP_m, X_pending)``
+    with independent ``SingleTaskGP``s on the features, ``min`` objectives negated, and the
+    reference point at the worst observed value minus 10% of the observed range, so that the
+    extremes of the front also add hypervolume.
+
+    The first ``num_initial`` suggestions are drawn at random (seeded); afterwards the model
+    decides once at least two results are in (with several workers, pending candidates are
+    passed as ``X_pending`` so concurrent suggestions spread out). A failed trial, or one whose
+    result lacks a metric or has a non-finite value, is never suggested again and is not used
+    for fitting. ``on_trial_result`` is ignored: only final results count. Suggested configs are
+    rows of the pool plus ``"__candidate_index__"`` (the row position), which Tune passes on to
+    the trainable.
+
+    Args:
+        candidates: The pool, one row (or dict) per candidate; ``None`` to set it later with
+            ``set_candidates``.
+        features: ``n x d`` array in ``[0, 1]`` describing the candidates; ``None`` derives it
+            with ``encode_candidates``.
+        metric: Name(s) of the objective(s) reported by the trainable.
+        mode: ``"max"`` or ``"min"`` per metric.
+        num_initial: Number of random suggestions before the model takes over.
+        seed: Seed for the random phase and the Monte-Carlo acquisition.
+        max_concurrent: Maximum number of pending candidates; ``None`` for no limit.
+
+    Example:
+        >>> pool = [{"layers": l, "width": w} for l in (2, 4, 6) for w in (256, 512)]
+        >>> searcher = PoolMultiObjectiveSearch(
+        ...     pool, metric=["accuracy", "latency"], mode=["max", "min"], num_initial=2, seed=0
+        ... )
+        >>> config = searcher.suggest("trial_1")
+        >>> searcher.on_trial_complete("trial_1", {"accuracy": 0.9, "latency": 3.0})
+    """
+
+    def __init__(
+        self,
+        candidates: pd.DataFrame | list[dict] | None = None,
+        features: np.ndarray | None = None,
+        metric: str | list[str] | None = None,
+        mode: str | list[str] | None = None,
+        num_initial: int = 10,
+        seed: int | None = None,
+        max_concurrent: int | None = None,
+    ) -> None:
+        metrics, modes = _objectives(metric, mode)
+        if isinstance(num_initial, bool) or not isinstance(num_initial, int) or num_initial < 1:
+            raise ValueError(f"num_initial={num_initial!r}: expected an integer >= 1")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"seed={seed!r}: expected an integer or None")
+        self._check_max_concurrent(max_concurrent)
+        if candidates is None and features is not None:
+            raise ValueError("features was given without candidates; pass both")
+        super().__init__(metric=metrics, mode=modes)
+        self._candidates: pd.DataFrame | None = None
+        self._features: np.ndarray | None = None
+        if candidates is not None:
+            self._candidates, self._features = _pool(candidates, features)
+        self._num_initial = num_initial
+        self._seed = seed
+        # Without a seed, one is drawn once so that save/restore still replays the same choices.
+        self._model_seed = seed if seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+        self._max_concurrent = max_concurrent
+        self._rng = np.random.default_rng(seed)
+        self._pending: dict[str, int] = {}
+        self._observations: dict[int, list[float]] = {}
+        self._failed: set[int] = set()
+        self._num_suggested = 0
+        self._fitted: tuple[tuple[int, ...], Any] | None = None
+
+    @staticmethod
+    def _check_max_concurrent(max_concurrent: Any) -> None:
+        if max_concurrent is None:
+            return
+        if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
+            raise ValueError(f"max_concurrent={max_concurrent!r}: expected an integer >= 1 or None")
+
+    def set_candidates(self, candidates: pd.DataFrame | list[dict], features: np.ndarray | None = None) -> None:
+        """Set the pool (the simulator's pool protocol); only before the first suggestion."""
+        if self._num_suggested:
+            raise RuntimeError(
+                "set_candidates was called after suggestions were made; the candidate indices "
+                "would no longer match, so create a new searcher for a new pool"
+            )
+        self._candidates, self._features = _pool(candidates, features)
+
+    def set_search_properties(self, metric: str | list[str] | None, mode: str | list[str] | None, config: dict, **spec: Any) -> bool:
+        """Take Tune's metric and mode unless set at construction (then ``False``, like Ray's searchers).
+
+        ``config`` is not used: the search space is the pool.
+        """
+        if self._metric is not None or metric is None:
+            return False
+        self._metric, self._mode = _objectives(metric, mode)
+        return True
+
+    def set_max_concurrency(self, max_concurrent: int) -> bool:
+        self._check_max_concurrent(max_concurrent)
+        self._max_concurrent = max_concurrent
+        return True
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        if self._candidates is None:
+            raise RuntimeError(
+                "PoolMultiObjectiveSearch has no candidates; pass candidates= or call set_candidates()"
+            )
+        if self._metric is None:
+            raise RuntimeError(
+                "PoolMultiObjectiveSearch has no metric/mode; pass them to the constructor or to "
+                "tune.TuneConfig"
+            )
+        if self._max_concurrent is not None and len(self._pending) >= self._max_concurrent:
+            return None
+        available = self._available()
+        if available.size == 0:
+            return Searcher.FINISHED
+        use_model = (
+            self._num_suggested >= self._num_initial
+            and len(self._observations) >= _MIN_TRAINING_POINTS
+        )
+        index = self._model_choice(available) if use_model else None
+        if index is None:
+            index = int(self._rng.choice(available))
+        self._pending[trial_id] = index
+        self._num_suggested += 1
+        return self.config_of(index)
+
+    def config_of(self, index: int) -> dict:
+        """The config of candidate ``index`` (row position) as plain Python values."""
+        row = self._candidates.iloc[index]
+        config = {name: _python_value(value) for name, value in row.items()}
+        config[CANDIDATE_INDEX_KEY] = int(index)
+        return config
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        """Ignored: a candidate is scored by its final result only."""
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        index = self._pending.pop(trial_id, None)
+        if index is None:
+            logger.warning("on_trial_complete for unknown trial %r ignored", trial_id)
+            return
+        if error or result is None:
+            logger.warning("trial %r (candidate %d) failed; it will not be suggested again", trial_id, index)
+            self._failed.add(index)
+            return
+        values = []
+        for name in self._metric:
+            value = result.get(name)
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                value = math.nan
+            if not math.isfinite(value):
+                logger.warning(
+                    "trial %r (candidate %d) reported %s=%r; it is counted as evaluated but not "
+                    "used to fit the model", trial_id, index, name, result.get(name),
+                )
+                self._failed.add(index)
+                return
+            values.append(value)
+        self._observations[index] = values
+
+    @property
+    def evaluated_indices(self) -> list[int]:
+        """Candidates with a usable result, in completion order."""
+        return list(self._observations)
+
+    def _available(self) -> np.ndarray:
+        taken = set(self._observations) | self._failed | set(self._pending.values())
+        return np.array([i for i in range(len(self._candidates)) if i not in taken], dtype=int)
+
+    def _training_data(self) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
+        indices = tuple(sorted(self._observations))
+        signs = np.array([1.0 if m == "max" else -1.0 for m in self._mode])
+        values = np.array([self._observations[i] for i in indices]) * signs
+        train_x = torch.tensor(self._features[list(indices)], dtype=torch.double)
+        return train_x, torch.tensor(values, dtype=torch.double), indices
+
+    def _fit(self, train_x: torch.Tensor, train_y: torch.Tensor, key: tuple[int, ...]) -> Any:
+        if self._fitted is not None and self._fitted[0] == key:
+            return self._fitted[1]
+        models = [
+            SingleTaskGP(train_x, train_y[:, [j]], outcome_transform=Standardize(m=1))
+            for j in range(train_y.shape[1])
+        ]
+        model = ModelListGP(*models) if len(models) > 1 else models[0]
+        mll_class = SumMarginalLogLikelihood if len(models) > 1 else ExactMarginalLogLikelihood
+        mll = mll_class(model.likelihood, model)
+        # Seeded so that a restored searcher refits the very same model.
+        with torch.random.fork_rng(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.manual_seed(self._derived_seed(len(key)))
+            fit_gpytorch_mll(mll)
+        self._fitted = (key, model)
+        return model
+
+    def _derived_seed(self, salt: int) -> int:
+        return (self._model_seed * 1_000_003 + salt) % 2**31
+
+    def _model_choice(self, available: np.ndarray) -> int | None:
+        train_x, train_y, key = self._training_data()
+        try:
+            model = self._fit(train_x, train_y, key)
+            acquisition = self._acquisition(model, train_x, train_y)
+            scores = self._scores(acquisition, available)
+        except Exception as exc:  # a numerical failure must not end a long tuning run
+            logger.warning("model-based choice failed (%s); falling back to a random candidate", exc)
+            return None
+        finite = torch.isfinite(scores)
+        if not finite.any():
+            return None
+        scores[~finite] = -math.inf
+        return int(available[int(scores.argmax())])
+
+    def _acquisition(self, model: Any, train_x: torch.Tensor, train_y: torch.Tensor) -> Any:
+        pending = sorted(self._pending.values())
+        x_pending = torch.tensor(self._features[pending], dtype=torch.double) if pending else None
+        sampler = SobolQMCNormalSampler(
+            torch.Size([_MC_SAMPLES]), seed=self._derived_seed(self._num_suggested)
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if train_y.shape[1] == 1:
+                return qLogNoisyExpectedImprovement(
+                    model, X_baseline=train_x, sampler=sampler, X_pending=x_pending, prune_baseline=True
+                )
+            worst, best = train_y.min(dim=0).values, train_y.max(dim=0).values
+            spread = torch.where(best > worst, best - worst, worst.abs().clamp_min(1.0))
+            return qLogNoisyExpectedHypervolumeImprovement(
+                model,
+                ref_point=(worst - 0.1 * spread).tolist(),
+                X_baseline=train_x,
+                sampler=sampler,
+                X_pending=x_pending,
+                prune_baseline=True,
+            )
+
+    def _scores(self, acquisition: Any, available: np.ndarray) -> torch.Tensor:
+        candidates_x = torch.tensor(self._features[available], dtype=torch.double).unsqueeze(1)
+        with torch.no_grad():
+            return torch.cat(
+                [acquisition(batch) for batch in candidates_x.split(_SCORING_BATCH)]
+            ).detach()
+
+    _STATE = (
+        "_metric", "_mode", "_candidates", "_features", "_num_initial", "_seed", "_model_seed",
+        "_max_concurrent", "_pending", "_observations", "_failed", "_num_suggested",
+    )
+
+    def save(self, checkpoint_path: str) -> None:
+        state = {name: getattr(self, name) for name in self._STATE}
+        state["rng_state"] = self._rng.bit_generator.state
+        with open(checkpoint_path, "wb") as file:
+            pickle.dump(state, file)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as file:
+            state = pickle.load(file)
+        self._rng = np.random.default_rng()
+        self._rng.bit_generator.state = state.pop("rng_state")
+        for name, value in state.items():
+            setattr(self, name, value)
+        self._fitted = None

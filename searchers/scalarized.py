@@ -1,0 +1,121 @@
+"""Run a single-objective Ray Tune searcher (TPE, ...) on several objectives by scalarisation.
+
+Hyperopt's TPE and most Tune searchers take one metric. ``ScalarizedSearch`` wraps such a
+searcher and feeds it the augmented Chebyshev scalarisation of ParEGO (Knowles, 2006) over the
+objectives, each normalised by the range observed so far, so it can be compared with truly
+multi-objective methods on the same problem. It finds one region of the front per weight
+vector, not the whole front: use it as a baseline, not as a front-finder.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+from ray.tune.search import Searcher
+
+SCALARIZED_METRIC = "_scalarized_objective"
+
+
+class ScalarizedSearch(Searcher):
+    """Single-objective searcher minimising ``s(y) = max_i w_i u_i + rho * sum_i w_i u_i``.
+
+    ``u_i = (y_i - best_i) / (worst_i - best_i)`` is objective ``i`` normalised to [0, 1] over
+    the results seen so far (for ``max`` objectives best is the largest value), ``w`` the
+    weights (equal by default) and ``rho = 0.05``.
+
+    Example:
+        >>> from ray import tune
+        >>> from ray.tune.search.hyperopt import HyperOptSearch
+        >>> base = HyperOptSearch({"x": tune.uniform(0, 1)}, metric=SCALARIZED_METRIC,
+        ...                       mode="min", random_state_seed=0)
+        >>> searcher = ScalarizedSearch(base, metric=["acc", "latency"], mode=["max", "min"])
+
+    Args:
+        searcher: The wrapped searcher, constructed with ``metric=SCALARIZED_METRIC, mode="min"``.
+        metric: Objective names.
+        mode: ``"max"``/``"min"`` per objective.
+        weights: Non-negative weight per objective (normalised to sum 1).
+        rho: Weight of the linear term that breaks ties between weakly dominated points.
+    """
+
+    def __init__(
+        self,
+        searcher: Searcher,
+        metric: Sequence[str],
+        mode: Sequence[str],
+        *,
+        weights: Sequence[float] | None = None,
+        rho: float = 0.05,
+    ) -> None:
+        super().__init__(metric=None, mode=None)
+        metric, mode = list(metric), list(mode)
+        if len(metric) != len(mode) or not metric:
+            raise ValueError(f"metric {metric} and mode {mode} must be non-empty and of equal length.")
+        if any(m not in ("max", "min") for m in mode):
+            raise ValueError(f"mode {mode} may hold only 'max' and 'min'.")
+        if searcher.metric not in (None, SCALARIZED_METRIC):
+            raise ValueError(
+                f"The wrapped searcher optimises {searcher.metric!r}; construct it with "
+                f"metric=SCALARIZED_METRIC ({SCALARIZED_METRIC!r}) and mode='min'."
+            )
+        weights_array = np.ones(len(metric)) if weights is None else np.asarray(weights, float)
+        if weights_array.shape != (len(metric),) or (weights_array < 0).any() or weights_array.sum() <= 0:
+            raise ValueError(f"weights {weights} need one non-negative value per objective, not all 0.")
+        if rho < 0:
+            raise ValueError(f"rho={rho} must be >= 0.")
+        self._metric, self._mode = metric, mode
+        self._searcher = searcher
+        self._weights = weights_array / weights_array.sum()
+        self._rho = rho
+        self._sign = np.array([-1.0 if m == "max" else 1.0 for m in mode])
+        self._low = np.full(len(metric), np.inf)  # in minimisation form
+        self._high = np.full(len(metric), -np.inf)
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        return self._searcher.set_search_properties(SCALARIZED_METRIC, "min", config, **spec)
+
+    def suggest(self, trial_id: str) -> dict | None:
+        return self._searcher.suggest(trial_id)
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        scalar = self._scalarize(result, update_ranges=False)
+        if scalar is not None:
+            self._searcher.on_trial_result(trial_id, {**result, SCALARIZED_METRIC: scalar})
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        scalar = None if (error or result is None) else self._scalarize(result, update_ranges=True)
+        if scalar is None:
+            self._searcher.on_trial_complete(trial_id, result=None, error=True)
+            return
+        self._searcher.on_trial_complete(trial_id, result={**result, SCALARIZED_METRIC: scalar}, error=False)
+
+    def save(self, checkpoint_path: str) -> None:
+        self._searcher.save(checkpoint_path + ".wrapped")
+        np.savez(checkpoint_path + ".npz", low=self._low, high=self._high)
+        # Tune expects a file at checkpoint_path itself.
+        with open(checkpoint_path, "w") as handle:
+            handle.write("ScalarizedSearch checkpoint; state beside this file\n")
+
+    def restore(self, checkpoint_path: str) -> None:
+        self._searcher.restore(checkpoint_path + ".wrapped")
+        ranges = np.load(checkpoint_path + ".npz")
+        self._low, self._high = ranges["low"], ranges["high"]
+
+    def _scalarize(self, result: dict, *, update_ranges: bool) -> float | None:
+        values = []
+        for name in self._metric:
+            value = result.get(name)
+            if value is None or not math.isfinite(float(value)):
+                return None
+            values.append(float(value))
+        y = np.asarray(values) * self._sign
+        if update_ranges:
+            self._low = np.minimum(self._low, y)
+            self._high = np.maximum(self._high, y)
+        span = np.where(self._high > self._low, self._high - self._low, 1.0)
+        low = np.where(np.isfinite(self._low), self._low, y)
+        u = (y - low) / span
+        weighted = self._weights * u
+        return float(weighted.max() + self._rho * weighted.sum())

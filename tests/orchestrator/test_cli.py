@@ -1,0 +1,253 @@
+"""Tests for orchestrator/cli.py and orchestrator/__main__.py; `run`, `report` and the demo are stubbed,
+so no Ray session starts here."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+from orchestrator.cli import main
+from orchestrator.spec import Experiment, Objective, SpecError
+
+REPO = Path(__file__).resolve().parents[2]
+OBJECTIVES = [Objective("val_accuracy", "max"), Objective("latency_us", "min")]
+
+
+def toy_trainable(config: dict[str, Any]) -> None:
+    """A stand-in trainable; the spec only imports it."""
+
+
+def toy_spec(**overrides: Any) -> dict[str, Any]:
+    spec = {
+        "name": "toy",
+        "trainable": f"{__name__}:toy_trainable",
+        "search_space": {"lr": {"type": "loguniform", "low": 1.0e-4, "high": 0.1}},
+        "objectives": [{"name": "val_accuracy", "mode": "max"}, {"name": "latency_us", "mode": "min"}],
+        "method": "random",
+    }
+    spec.update(overrides)
+    return spec
+
+
+def fake_result(directory: Path) -> types.SimpleNamespace:
+    results = pd.DataFrame(
+        {
+            "trial_id": ["a", "b", "c"],
+            "val_accuracy": [0.90, 0.95, 0.80],
+            "latency_us": [10.0, 30.0, 40.0],
+            "config/lr": [0.01, 0.001, 0.05],
+            "status": ["TERMINATED"] * 3,
+            "trial_order": [0, 1, 2],
+        }
+    )
+    return types.SimpleNamespace(
+        results=results,
+        pareto=results.iloc[:2],
+        paths={"results": directory / "results.csv", "pareto_plot": directory / "pareto_front.png"},
+        experiment_dir=directory,
+        objectives=OBJECTIVES,
+    )
+
+
+@pytest.fixture(autouse=True)
+def method_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    registry = types.ModuleType("orchestrator.methods")
+    registry.method_names = lambda: ["ax-mobo", "tpe", "random"]
+    registry.describe_methods = lambda: {
+        "ax-mobo": "Ax multi-objective Bayesian optimisation",
+        "random": "uniform random sampling",
+    }
+    monkeypatch.setitem(sys.modules, "orchestrator.methods", registry)
+
+
+@pytest.fixture
+def run_calls(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[str, Any, dict[str, Any]]]:
+    """Replace orchestrator.run with a recorder; each call is (function, argument, keywords)."""
+    calls: list[tuple[str, Any, dict[str, Any]]] = []
+    module = types.ModuleType("orchestrator.run")
+
+    def run(experiment: Experiment, **keywords: Any) -> types.SimpleNamespace:
+        calls.append(("run", experiment, keywords))
+        return fake_result(tmp_path / "toy")
+
+    def report(directory: Path) -> types.SimpleNamespace:
+        calls.append(("report", directory, {}))
+        return fake_result(Path(directory))
+
+    module.run, module.report = run, report
+    monkeypatch.setitem(sys.modules, "orchestrator.run", module)
+    return calls
+
+
+def write_spec(directory: Path, **overrides: Any) -> Path:
+    path = directory / "toy.yaml"
+    path.write_text(yaml.safe_dump(toy_spec(**overrides)))
+    return path
+
+
+# --------------------------------------------------------------------------- help and usage
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("run", "report", "demo", "methods"):
+        assert command in out
+
+
+def test_missing_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "COMMAND" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["run", "x.yaml", "--num-trials", "0"], ["demo", "--epochs", "two"]])
+def test_non_positive_counts_are_usage_errors(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert "use an integer >= 1" in capsys.readouterr().err
+
+
+def test_python_dash_m_help_imports_neither_ray_nor_torch() -> None:
+    probe = (
+        "import sys, runpy; sys.argv = ['orchestrator', '--help']\n"
+        "try:\n    runpy.run_module('orchestrator', run_name='__main__')\n"
+        "except SystemExit as done:\n    code = done.code\n"
+        "print('EXIT', code, 'ray' in sys.modules, 'torch' in sys.modules)\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert "usage: orchestrator" in completed.stdout
+    assert completed.stdout.strip().endswith("EXIT 0 False False")
+
+
+# --------------------------------------------------------------------------- run
+def test_run_loads_applies_overrides_and_prints(
+    tmp_path: Path, run_calls: list, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(tmp_path)
+    argv = ["run", str(spec), "--resume", "--num-trials", "7", "--max-concurrent", "3"]
+    argv += ["--storage-path", "elsewhere"]
+    assert main(argv) == 0
+    [(function, experiment, keywords)] = run_calls
+    assert function == "run" and keywords == {"resume": True}
+    assert (experiment.budget.num_trials, experiment.budget.max_concurrent) == (7, 3)
+    assert experiment.storage_path == "elsewhere"
+    assert experiment.metric_names == ["val_accuracy", "latency_us"]
+    out = capsys.readouterr().out
+    assert "Pareto front: 2 of 3 trials" in out
+    assert "val_accuracy" in out and "0.95" in out and "0.8 " not in out
+    assert str(tmp_path / "toy" / "results.csv") in out
+    assert str(tmp_path / "toy" / "pareto_front.png") in out
+
+
+def test_run_without_options_keeps_the_file_values(tmp_path: Path, run_calls: list) -> None:
+    spec = write_spec(tmp_path, budget={"num_trials": 4, "max_concurrent": 1}, storage_path="mine")
+    assert main(["run", str(spec)]) == 0
+    [(_, experiment, keywords)] = run_calls
+    assert keywords == {"resume": False}
+    assert (experiment.budget.num_trials, experiment.budget.max_concurrent) == (4, 1)
+    assert experiment.storage_path == "mine"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"objectives": [{"name": "val_accuracy", "mode": "maximize"}]}, "objectives[0].mode: got 'maximize'"),
+        ({"method": "ax_mobo"}, "did you mean 'ax-mobo'"),
+        ({"trainable": "no_such_module_for_cli_tests:train"}, "cannot import module"),
+    ],
+)
+def test_run_with_a_bad_spec_exits_2_with_the_message_on_stderr(
+    tmp_path: Path,
+    run_calls: list,
+    capsys: pytest.CaptureFixture[str],
+    overrides: dict[str, Any],
+    fragment: str,
+) -> None:
+    spec = write_spec(tmp_path, **overrides)
+    assert main(["run", str(spec)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"error: {spec}: ")
+    assert fragment in captured.err and "Traceback" not in captured.err
+    assert captured.out == "" and run_calls == []
+
+
+def test_run_with_a_missing_file_exits_2(
+    tmp_path: Path, run_calls: list, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", str(tmp_path / "absent.yaml")]) == 2
+    assert "absent.yaml" in capsys.readouterr().err and run_calls == []
+
+
+def test_python_dash_m_reports_a_bad_spec_without_traceback(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, budget={"num_trials": 0})
+    completed = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "run", str(spec)], cwd=REPO, capture_output=True, text=True
+    )
+    assert completed.returncode == 2
+    assert "budget.num_trials: got 0" in completed.stderr and "Traceback" not in completed.stderr
+
+
+# --------------------------------------------------------------------------- report
+def test_report_prints_the_saved_experiment(
+    tmp_path: Path, run_calls: list, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", str(tmp_path)]) == 0
+    assert run_calls == [("report", tmp_path, {})]
+    out = capsys.readouterr().out
+    assert "Pareto front: 2 of 3 trials" in out and str(tmp_path / "results.csv") in out
+
+
+def test_report_of_a_missing_directory_exits_2(
+    tmp_path: Path, run_calls: list, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+    assert "no such experiment directory" in capsys.readouterr().err and run_calls == []
+
+
+# --------------------------------------------------------------------------- demo and methods
+@pytest.fixture
+def demo_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = []
+    module = types.ModuleType("orchestrator.demo")
+
+    def demo_experiment(**keywords: Any) -> Experiment:
+        calls.append(keywords)
+        if keywords.get("method") == "bogus":
+            raise SpecError("unknown method 'bogus'", "method")
+        return Experiment.from_dict(toy_spec())
+
+    module.demo_experiment = demo_experiment
+    monkeypatch.setitem(sys.modules, "orchestrator.demo", module)
+    return calls
+
+
+def test_demo_passes_only_the_given_options(
+    demo_calls: list, run_calls: list, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo"]) == 0
+    argv = ["demo", "--num-trials", "6", "--epochs", "3", "--storage-path", "out", "--method", "tpe"]
+    assert main(argv) == 0
+    assert demo_calls == [{}, {"num_trials": 6, "epochs": 3, "storage_path": "out", "method": "tpe"}]
+    assert [call[0] for call in run_calls] == ["run", "run"]
+    assert capsys.readouterr().out.count("Pareto front: 2 of 3 trials") == 2
+
+
+def test_demo_spec_error_exits_2(
+    demo_calls: list, run_calls: list, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--method", "bogus"]) == 2
+    assert "method: unknown method 'bogus'" in capsys.readouterr().err and run_calls == []
+
+
+def test_methods_lists_names_and_descriptions(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["methods"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "ax-mobo  Ax multi-objective Bayesian optimisation",
+        "random   uniform random sampling",
+    ]

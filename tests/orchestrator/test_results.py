@@ -1,0 +1,417 @@
+"""Tests for orchestrator.results: Pareto fronts, hypervolumes, result files and tables."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from orchestrator.results import (
+    default_reference_point,
+    finished_mask,
+    format_pareto_table,
+    hypervolume,
+    hypervolume_trace,
+    load_results,
+    normalize_objectives,
+    pareto_front,
+    save_results,
+)
+
+MAX_MIN = {"acc": "max", "cost": "min"}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass
+class Objective:
+    name: str
+    mode: str
+
+
+def brute_force_front(values: np.ndarray) -> np.ndarray:
+    """Non-dominated mask for maximisation, the O(n^2) definition."""
+    n = len(values)
+    mask = np.ones(n, dtype=bool)
+    for i in range(n):
+        for j in range(n):
+            if (values[j] >= values[i]).all() and (values[j] > values[i]).any():
+                mask[i] = False
+                break
+    return mask
+
+
+def staircase_df() -> pd.DataFrame:
+    # Front (acc max, cost min): (1, 1), (2, 2), (3, 3); (1.5, 2.5) and (0.5, 3) are dominated.
+    return pd.DataFrame(
+        {
+            "acc": [1.0, 1.5, 2.0, 3.0, 0.5],
+            "cost": [1.0, 2.5, 2.0, 3.0, 3.0],
+            "config/lr": [0.1, 0.2, 0.3, 0.4, 0.5],
+            "config/layers": [1, 2, 3, 4, 5],
+        }
+    )
+
+
+# ---------------------------------------------------------------- normalize_objectives
+
+
+def test_normalize_accepts_mapping_and_objects_in_order():
+    assert normalize_objectives({"b": "min", "a": "max"}) == [("b", "min"), ("a", "max")]
+    objects = [Objective("b", "min"), Objective("a", "max")]
+    assert normalize_objectives(objects) == [("b", "min"), ("a", "max")]
+
+
+def test_normalize_rejects_string():
+    with pytest.raises(TypeError, match="'acc' is a string"):
+        normalize_objectives("acc")
+
+
+def test_normalize_rejects_objects_without_name_and_mode():
+    with pytest.raises(TypeError, match=r"\('acc', 'max'\).*no \.name/\.mode"):
+        normalize_objectives([("acc", "max")])
+
+
+def test_normalize_rejects_empty():
+    with pytest.raises(ValueError, match="objectives is empty"):
+        normalize_objectives({})
+
+
+def test_normalize_rejects_bad_mode_naming_objective_and_mode():
+    with pytest.raises(ValueError, match=r"objective 'acc' has mode='maximize'.*\('max', 'min'\)"):
+        normalize_objectives({"acc": "maximize"})
+
+
+def test_normalize_rejects_duplicate_names():
+    with pytest.raises(ValueError, match=r"\['acc'\] more than once"):
+        normalize_objectives([Objective("acc", "max"), Objective("acc", "min")])
+
+
+# ---------------------------------------------------------------- pareto_front
+
+
+def test_pareto_front_two_objectives_mixed_modes():
+    front = pareto_front(staircase_df(), MAX_MIN)
+    assert front.index.tolist() == [0, 2, 3]
+    pd.testing.assert_frame_equal(front, staircase_df().iloc[[0, 2, 3]])
+
+
+def test_pareto_front_depends_on_modes():
+    df = staircase_df()
+    assert pareto_front(df, {"acc": "max", "cost": "max"}).index.tolist() == [3]
+    assert pareto_front(df, {"acc": "min", "cost": "min"}).index.tolist() == [0, 4]
+    assert pareto_front(df, {"acc": "min", "cost": "max"}).index.tolist() == [4]
+
+
+def test_pareto_front_accepts_objective_objects():
+    objectives = [Objective("acc", "max"), Objective("cost", "min")]
+    assert pareto_front(staircase_df(), objectives).index.tolist() == [0, 2, 3]
+
+
+def test_pareto_front_keeps_identical_optimal_rows_and_original_index():
+    df = pd.DataFrame(
+        {"acc": [2.0, 1.0, 2.0, 0.5], "cost": [1.0, 1.0, 1.0, 0.5]}, index=[10, 7, 3, 5]
+    )
+    assert pareto_front(df, MAX_MIN).index.tolist() == [10, 3, 5]
+
+
+def test_pareto_front_excludes_non_finite_rows_even_if_they_would_dominate():
+    df = pd.DataFrame(
+        {"acc": [1.0, np.nan, 9.0, np.inf, 2.0], "cost": [1.0, 0.0, np.nan, 0.0, 2.0]}
+    )
+    assert pareto_front(df, MAX_MIN).index.tolist() == [0, 4]
+
+
+def test_pareto_front_treats_missing_and_unparsable_values_as_unfinished():
+    df = pd.DataFrame({"acc": [1.0, None, "oops", 2.0], "cost": [1.0, 0.0, 0.0, 2.0]})
+    assert pareto_front(df, MAX_MIN).index.tolist() == [0, 3]
+
+
+def test_pareto_front_three_objectives():
+    df = pd.DataFrame(
+        {
+            "a": [1.0, 0.0, 0.0, 0.5, 0.4],
+            "b": [0.0, 1.0, 0.0, 0.5, 0.4],
+            "c": [1.0, 1.0, 0.0, 0.5, 0.6],  # min: row 2 is best on c alone
+        }
+    )
+    objectives = {"a": "max", "b": "max", "c": "min"}
+    assert pareto_front(df, objectives).index.tolist() == [0, 1, 2, 3]
+
+
+def test_pareto_front_single_objective_keeps_all_ties():
+    df = pd.DataFrame({"loss": [0.3, 0.1, 0.2, 0.1]})
+    assert pareto_front(df, {"loss": "min"}).index.tolist() == [1, 3]
+
+
+def test_pareto_front_matches_brute_force_on_random_data():
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 6, size=(60, 3)).astype(float)  # small ints force ties
+    df = pd.DataFrame(values, columns=["a", "b", "c"])
+    expected = brute_force_front(values * np.array([1.0, -1.0, 1.0]))
+    front = pareto_front(df, {"a": "max", "b": "min", "c": "max"})
+    assert front.index.tolist() == np.flatnonzero(expected).tolist()
+
+
+def test_pareto_front_empty_when_nothing_finished():
+    df = pd.DataFrame({"acc": [np.nan, np.nan], "cost": [1.0, 2.0], "x": [1, 2]})
+    front = pareto_front(df, MAX_MIN)
+    assert front.empty and front.columns.tolist() == ["acc", "cost", "x"]
+    assert pareto_front(df.iloc[:0], MAX_MIN).empty
+
+
+def test_pareto_front_unknown_column_names_it_and_lists_available():
+    with pytest.raises(ValueError, match=r"\['latency'\] not in the results.*'acc', 'cost'"):
+        pareto_front(staircase_df(), {"acc": "max", "latency": "min"})
+
+
+def test_finished_mask():
+    df = pd.DataFrame({"acc": [1.0, np.nan, 2.0], "cost": [1.0, 1.0, np.inf]}, index=[5, 6, 7])
+    pd.testing.assert_series_equal(
+        finished_mask(df, MAX_MIN), pd.Series([True, False, False], index=[5, 6, 7])
+    )
+
+
+# ---------------------------------------------------------------- hypervolume
+
+
+def test_hypervolume_two_d_staircase_maximise():
+    # Rectangles from the reference (0, 0): 1x3 + 1x2 + 1x1.
+    df = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [3.0, 2.0, 1.0]})
+    assert hypervolume(df, {"a": "max", "b": "max"}, {"a": 0.0, "b": 0.0}) == pytest.approx(6.0)
+
+
+def test_hypervolume_mixed_modes_in_own_units():
+    # Front (1, 1), (2, 2), (3, 3) with acc max, cost min, reference (0, 4):
+    # slabs acc in [0,1] x cost in [1,4] = 3, [1,2] x [2,4] = 2, [2,3] x [3,4] = 1.
+    assert hypervolume(staircase_df(), MAX_MIN, {"acc": 0.0, "cost": 4.0}) == pytest.approx(6.0)
+
+
+def test_hypervolume_ignores_dominated_rows_and_rows_beyond_reference():
+    df = staircase_df()
+    reference = {"acc": 0.0, "cost": 4.0}
+    front_only = hypervolume(pareto_front(df, MAX_MIN), MAX_MIN, reference)
+    assert hypervolume(df, MAX_MIN, reference) == pytest.approx(front_only)
+    # (3, 3) is worse than a reference cost of 2.5, so only (1, 1) and (2, 2) count: 1.5 + 0.5.
+    assert hypervolume(df, MAX_MIN, {"acc": 0.0, "cost": 2.5}) == pytest.approx(2.0)
+    assert hypervolume(df, MAX_MIN, {"acc": 10.0, "cost": 4.0}) == 0.0
+
+
+def test_hypervolume_three_objectives():
+    # Unit cube plus a 1 x 0.5 x 0.5 box sticking out along a.
+    df = pd.DataFrame({"a": [1.0, 2.0], "b": [1.0, 0.5], "c": [-1.0, -0.5]})
+    objectives = {"a": "max", "b": "max", "c": "min"}
+    reference = {"a": 0.0, "b": 0.0, "c": 0.0}
+    assert hypervolume(df, objectives, reference) == pytest.approx(1.25)
+
+
+def test_hypervolume_single_objective_is_a_length():
+    df = pd.DataFrame({"loss": [0.5, 0.2, np.nan]})
+    assert hypervolume(df, {"loss": "min"}, {"loss": 1.0}) == pytest.approx(0.8)
+    assert hypervolume(df, {"loss": "min"}, {"loss": 0.1}) == 0.0
+
+
+def test_hypervolume_skips_non_finite_rows_and_handles_no_rows():
+    df = pd.DataFrame({"acc": [np.nan, 5.0, 1.0], "cost": [0.0, np.inf, 1.0]})
+    assert hypervolume(df, MAX_MIN, {"acc": 0.0, "cost": 2.0}) == pytest.approx(1.0)
+    assert hypervolume(df.iloc[:0], MAX_MIN, {"acc": 0.0, "cost": 2.0}) == 0.0
+
+
+def test_hypervolume_reference_point_errors():
+    with pytest.raises(ValueError, match=r"lacks objective\(s\) \['cost'\]"):
+        hypervolume(staircase_df(), MAX_MIN, {"acc": 0.0})
+    with pytest.raises(ValueError, match="must be finite"):
+        hypervolume(staircase_df(), MAX_MIN, {"acc": 0.0, "cost": math.nan})
+
+
+# ---------------------------------------------------------------- default_reference_point
+
+
+def test_default_reference_point_pushes_worst_value_by_a_tenth_of_the_range():
+    reference = default_reference_point(staircase_df(), MAX_MIN)
+    # acc worst 0.5, range 2.5; cost worst 3.0, range 2.0.
+    assert reference == pytest.approx({"acc": 0.25, "cost": 3.2})
+
+
+def test_default_reference_point_ignores_unfinished_rows():
+    df = pd.DataFrame({"acc": [1.0, 2.0, -100.0], "cost": [1.0, 3.0, np.nan]})
+    assert default_reference_point(df, MAX_MIN) == pytest.approx({"acc": 0.9, "cost": 3.2})
+
+
+def test_default_reference_point_constant_objective():
+    df = pd.DataFrame({"acc": [5.0, 5.0], "cost": [0.0, 0.0], "loss": [-2.0, -2.0]})
+    reference = default_reference_point(df, {"acc": "max", "cost": "min", "loss": "min"})
+    assert reference == pytest.approx({"acc": 4.5, "cost": 1.0, "loss": -1.8})
+
+
+def test_default_reference_point_gives_every_front_point_positive_volume():
+    df = staircase_df()
+    reference = default_reference_point(df, MAX_MIN)
+    for _, row in pareto_front(df, MAX_MIN).iterrows():
+        assert hypervolume(row.to_frame().T, MAX_MIN, reference) > 0
+
+
+def test_default_reference_point_needs_a_finished_row():
+    df = pd.DataFrame({"acc": [np.nan], "cost": [1.0]})
+    with pytest.raises(ValueError, match="none of the 1 rows"):
+        default_reference_point(df, MAX_MIN)
+
+
+# ---------------------------------------------------------------- hypervolume_trace
+
+
+def test_hypervolume_trace_hand_computed_with_failed_trial():
+    df = pd.DataFrame(
+        {
+            "acc": [1.0, np.nan, 0.5, 2.0, 3.0],
+            "cost": [1.0, 0.0, 3.0, 2.0, 3.0],
+        }
+    )
+    reference = {"acc": 0.0, "cost": 4.0}
+    trace = hypervolume_trace(df, MAX_MIN, reference)
+    assert trace.columns.tolist() == ["trial_number", "hypervolume"]
+    assert trace["trial_number"].tolist() == [1, 2, 3, 4, 5]
+    assert trace["hypervolume"].tolist() == pytest.approx([3.0, 3.0, 3.0, 5.0, 6.0])
+
+
+def test_hypervolume_trace_follows_trial_order_column_else_index_order():
+    # (0.5, 3) finished first, then (1, 1), which dominates it.
+    df = pd.DataFrame({"acc": [1.0, 0.5], "cost": [1.0, 3.0], "trial_order": [2, 1]})
+    reference = {"acc": 0.0, "cost": 4.0}
+
+    def volumes(frame, **kwargs):
+        return hypervolume_trace(frame, MAX_MIN, reference, **kwargs)["hypervolume"].tolist()
+
+    assert volumes(df) == pytest.approx([0.5, 3.0])
+    assert volumes(df, order_by=None) == pytest.approx([3.0, 3.0])
+    assert volumes(df, order_by="no_such_column") == pytest.approx([3.0, 3.0])
+    assert volumes(df.drop(columns="trial_order")) == pytest.approx([3.0, 3.0])
+    assert volumes(df.rename(columns={"trial_order": "end_time"}), order_by="end_time") == (
+        pytest.approx([0.5, 3.0])
+    )
+
+
+def test_hypervolume_trace_monotone_and_ends_at_full_hypervolume():
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame(rng.normal(size=(80, 3)), columns=["a", "b", "c"])
+    df.loc[rng.choice(80, size=10, replace=False), "b"] = np.nan
+    objectives = [Objective("a", "max"), Objective("b", "min"), Objective("c", "max")]
+    trace = hypervolume_trace(df, objectives)
+    volumes = trace["hypervolume"].to_numpy()
+    assert (np.diff(volumes) >= 0).all()
+    reference = default_reference_point(df, objectives)
+    assert volumes[-1] == pytest.approx(hypervolume(df, objectives, reference))
+    for k in (5, 20, 41):
+        assert volumes[k - 1] == pytest.approx(hypervolume(df.iloc[:k], objectives, reference))
+
+
+def test_hypervolume_trace_without_finished_trials():
+    df = pd.DataFrame({"acc": [np.nan, np.nan], "cost": [1.0, 2.0]})
+    assert hypervolume_trace(df, MAX_MIN)["hypervolume"].tolist() == [0.0, 0.0]
+    empty = hypervolume_trace(df.iloc[:0], MAX_MIN)
+    assert empty.empty and empty.columns.tolist() == ["trial_number", "hypervolume"]
+
+
+# ---------------------------------------------------------------- save_results / load_results
+
+
+def test_save_and_load_round_trip(tmp_path):
+    df = staircase_df().assign(trial_id=[f"t{i}" for i in range(5)], trial_order=range(1, 6))
+    df.loc[1, "acc"] = np.nan
+    out_dir = tmp_path / "nested" / "experiment"
+    paths = save_results(df, [Objective("acc", "max"), Objective("cost", "min")], out_dir)
+    assert set(paths) == {"results_csv", "pareto_csv", "pareto_plot", "hypervolume_plot"}
+    assert {name: path.name for name, path in paths.items()} == {
+        "results_csv": "results.csv",
+        "pareto_csv": "pareto_front.csv",
+        "pareto_plot": "pareto_front.png",
+        "hypervolume_plot": "hypervolume.png",
+    }
+    for path in paths.values():
+        assert path.parent == out_dir and path.stat().st_size > 0
+    for name in ("pareto_plot", "hypervolume_plot"):
+        assert paths[name].read_bytes()[:8] == PNG_SIGNATURE
+    loaded = load_results(out_dir)
+    pd.testing.assert_frame_equal(loaded, df.reset_index(drop=True), check_dtype=False)
+    pareto = pd.read_csv(paths["pareto_csv"])
+    assert pareto["trial_id"].tolist() == ["t0", "t2", "t3"]
+
+
+def test_save_results_with_explicit_reference_point_and_no_finished_trials(tmp_path):
+    df = pd.DataFrame({"acc": [np.nan], "cost": [np.nan]})
+    paths = save_results(df, MAX_MIN, tmp_path, reference_point={"acc": 0.0, "cost": 1.0})
+    assert all(path.stat().st_size > 0 for path in paths.values())
+    assert pd.read_csv(paths["pareto_csv"]).empty
+
+
+def test_save_results_unknown_objective_writes_nothing(tmp_path):
+    with pytest.raises(ValueError, match="'latency'"):
+        save_results(staircase_df(), {"latency": "min"}, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_load_results_missing_directory_says_how_to_fix(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no results\.csv in .*missing.*orchestrator run"):
+        load_results(tmp_path / "missing")
+
+
+# ---------------------------------------------------------------- format_pareto_table
+
+
+def test_format_pareto_table_objectives_first_config_stripped_best_first():
+    table = format_pareto_table(staircase_df(), MAX_MIN)
+    lines = table.splitlines()
+    assert lines[0].split() == ["acc", "cost", "lr", "layers"]
+    assert [line.split() for line in lines[1:]] == [
+        ["3", "3", "0.4", "4"],
+        ["2", "2", "0.3", "3"],
+        ["1", "1", "0.1", "1"],
+    ]
+
+
+def test_format_pareto_table_min_first_objective_sorts_ascending():
+    table = format_pareto_table(staircase_df(), {"cost": "min", "acc": "max"})
+    assert [line.split()[0] for line in table.splitlines()[1:]] == ["1", "2", "3"]
+
+
+def test_format_pareto_table_float_formatting_and_explicit_columns():
+    df = pd.DataFrame({"acc": [0.123456789, 0.2], "cost": [1e-7, 5.0], "note": ["a", "b"]})
+    table = format_pareto_table(df, MAX_MIN, columns=["note"])
+    assert table.splitlines()[0].split() == ["acc", "cost", "note"]
+    assert "0.123457" in table and "1e-07" in table and "0.123456789" not in table
+
+
+def test_format_pareto_table_unknown_column_and_empty_front():
+    with pytest.raises(ValueError, match=r"\['config/missing'\]"):
+        format_pareto_table(staircase_df(), MAX_MIN, columns=["config/missing"])
+    df = pd.DataFrame({"acc": [np.nan], "cost": [1.0]})
+    expected = "No finished trials with finite values for ['acc', 'cost']."
+    assert format_pareto_table(df, MAX_MIN) == expected
+
+
+# ---------------------------------------------------------------- NMT lookup table cross-check
+
+
+def benchmarks_dir() -> Path:
+    override = os.environ.get("TUNE_ORCHESTRATOR_BENCHMARKS")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[3] / "shared" / "benchmarks"
+
+
+@pytest.mark.parametrize("pair", ["zh-en", "ru-en", "ja-en", "en-ja"])
+def test_pareto_front_matches_published_nmt_fronts(pair):
+    directory = benchmarks_dir() / "nmthpo"
+    if not (directory / f"{pair}.evals").is_file():
+        pytest.skip(
+            f"NMT lookup tables not found under {directory}; set TUNE_ORCHESTRATOR_BENCHMARKS"
+        )
+    evals = pd.read_csv(directory / f"{pair}.evals", sep=r"\s+", header=None)
+    fronts = pd.read_csv(directory / f"{pair}.fronts", sep=r"\s+", header=None)[0]
+    df = pd.DataFrame({"dev_bleu": evals[0], "dev_gpu_time": evals[1]})
+    front = pareto_front(df, {"dev_bleu": "max", "dev_gpu_time": "min"})
+    assert front.index.tolist() == np.flatnonzero(fronts.to_numpy() == 1).tolist()

@@ -1,0 +1,555 @@
+"""Tests for orchestrator/spec.py (and the modules it is split into: search_space, spec_components)."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from orchestrator.spec import (
+    Budget,
+    Constraint,
+    Experiment,
+    Objective,
+    Resources,
+    SchedulerSpec,
+    SpecError,
+    load_experiment,
+    save_experiment,
+)
+from orchestrator.search_space import parameter_to_dict
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+TRAINABLE = f"{__name__}:toy_trainable"
+NOT_CALLABLE = 42
+
+
+def toy_trainable(config: dict[str, Any]) -> None:
+    """A stand-in trainable; the spec only imports it."""
+
+
+@pytest.fixture(autouse=True)
+def method_registry(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    """A stand-in for orchestrator.methods, so spec checks do not import Ray and the searchers."""
+    registry = types.ModuleType("orchestrator.methods")
+    registry.method_names = lambda: ["ax-mobo", "tpe", "random", "custom"]
+    monkeypatch.setitem(sys.modules, "orchestrator.methods", registry)
+    return registry
+
+
+def base_spec(**overrides: Any) -> dict[str, Any]:
+    spec = {
+        "name": "toy",
+        "trainable": TRAINABLE,
+        "search_space": {
+            "lr": {"type": "loguniform", "low": 1e-4, "high": 1e-1},
+            "width": {"type": "randint", "low": 16, "high": 257},
+            "epochs": 3,
+        },
+        "objectives": [{"name": "val_accuracy", "mode": "max"}, {"name": "latency_us", "mode": "min"}],
+    }
+    spec.update(overrides)
+    return spec
+
+
+def spec_error(**overrides: Any) -> str:
+    with pytest.raises(SpecError) as info:
+        Experiment.from_dict(base_spec(**overrides))
+    return str(info.value)
+
+
+def assert_mentions(message: str, *fragments: str) -> None:
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+
+
+# --------------------------------------------------------------------------- valid specs
+def test_valid_spec_fills_defaults() -> None:
+    experiment = Experiment.from_dict(base_spec())
+    assert experiment.metric_names == ["val_accuracy", "latency_us"]
+    assert experiment.modes == ["max", "min"]
+    assert experiment.objectives == [Objective("val_accuracy", "max"), Objective("latency_us", "min")]
+    assert experiment.budget == Budget(num_trials=20, max_concurrent=2)
+    assert experiment.resources == Resources(cpu=1, gpu=0)
+    assert (experiment.method, experiment.scheduler, experiment.seed) == ("ax-mobo", None, 0)
+    assert experiment.resolve_trainable() is toy_trainable
+
+
+def test_to_dict_round_trips_through_from_dict() -> None:
+    spec = base_spec(
+        thresholds={"val_accuracy": 0.9},
+        constraints=["num_params <= 100000"],
+        method="tpe",
+        method_options={"n_startup": 4},
+        scheduler={"type": "asha", "max_t": 8, "grace_period": 2},
+        budget={"num_trials": 5, "max_concurrent": 1, "time_budget_s": 60},
+        resources={"cpu": 2, "gpu": 0.5},
+        storage_path="out",
+        seed=None,
+        config={"data": "digits"},
+    )
+    experiment = Experiment.from_dict(spec)
+    assert Experiment.from_dict(experiment.to_dict()) == experiment
+    assert yaml.safe_load(yaml.safe_dump(experiment.to_dict())) == experiment.to_dict()
+
+
+def test_objective_mode_is_case_insensitive() -> None:
+    assert Objective(" val_accuracy ", "MAX") == Objective("val_accuracy", "max")
+
+
+def test_callable_trainable_is_accepted_and_written_as_its_import_path() -> None:
+    experiment = Experiment.from_dict(base_spec(trainable=toy_trainable))
+    assert experiment.resolve_trainable() is toy_trainable
+    assert experiment.to_dict()["trainable"] == TRAINABLE
+
+
+def test_lambda_trainable_stays_a_callable_in_to_dict() -> None:
+    trainable = lambda config: None  # noqa: E731
+    experiment = Experiment.from_dict(base_spec(trainable=trainable))
+    assert experiment.to_dict()["trainable"] is trainable
+
+
+def test_method_is_checked_against_the_registry(method_registry: types.ModuleType) -> None:
+    assert Experiment.from_dict(base_spec(method="custom")).method == "custom"
+    method_registry.method_names = lambda: ["random"]
+    assert_mentions(spec_error(method="custom"), "method", "'custom'", "random")
+
+
+def test_every_method_of_the_real_registry_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "orchestrator.methods")
+    from orchestrator.methods import method_names
+
+    assert "ax-mobo" in method_names()
+    for method in method_names():
+        assert Experiment.from_dict(base_spec(method=method)).method == method
+    assert_mentions(spec_error(method="ax_mobo"), "did you mean 'ax-mobo'")
+
+
+def test_storage_dir_resolves_against_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    experiment = Experiment.from_dict(base_spec(storage_path="runs/here"))
+    assert experiment.storage_path == "runs/here"
+    assert experiment.storage_dir == tmp_path.resolve() / "runs" / "here"
+
+
+def test_search_space_mappings_are_normalised() -> None:
+    space = {
+        "lr": {"type": "LogUniform", "low": "1e-4", "high": 0.1},  # YAML 1.1 reads 1e-4 as text
+        "layers": (1, 2),
+        "act": "relu",
+        "use_bias": True,
+        "grid": {"grid_search": [1, 2]},
+        "steps": {"type": "qrandint", "low": 8.0, "high": 64, "q": 8},
+    }
+    experiment = Experiment.from_dict(base_spec(search_space=space))
+    assert experiment.search_space == {
+        "lr": {"type": "loguniform", "low": 1e-4, "high": 0.1},
+        "layers": [1, 2],
+        "act": "relu",
+        "use_bias": True,
+        "grid": {"grid_search": [1, 2]},
+        "steps": {"type": "qrandint", "low": 8, "high": 64, "q": 8},
+    }
+
+
+def test_integral_float_budget_becomes_int() -> None:
+    assert Budget(num_trials=20.0).num_trials == 20
+
+
+# --------------------------------------------------------------------------- objectives
+@pytest.mark.parametrize(
+    ("objectives", "fragments"),
+    [
+        (
+            [{"name": "a", "mode": "max"}, {"name": "b", "mode": "maximize"}],
+            ["objectives[1].mode", "'maximize'", "'max'", "'min'"],
+        ),
+        ([{"name": "a", "mode": "max"}, {"name": "a", "mode": "min"}], ["objectives[1].name", "duplicate", "'a'"]),
+        ([], ["objectives", "at least one"]),
+        ("val_accuracy", ["objectives", "use a list"]),
+        ({"name": "a", "mode": "max"}, ["objectives", "use a list"]),
+        ([{"name": "a"}], ["objectives[0]", "missing", "mode"]),
+        ([{"name": "a", "modes": "max"}], ["objectives[0].modes", "did you mean 'mode'"]),
+        ([{"name": "", "mode": "max"}], ["objectives[0].name", "non-empty"]),
+        (["a"], ["objectives[0]", "'a'", "mapping"]),
+    ],
+)
+def test_invalid_objectives(objectives: Any, fragments: list[str]) -> None:
+    assert_mentions(spec_error(objectives=objectives), *fragments)
+
+
+# --------------------------------------------------------------------------- thresholds, constraints
+def test_threshold_direction_follows_the_objective_mode() -> None:
+    experiment = Experiment.from_dict(base_spec(thresholds={"val_accuracy": 0.9, "latency_us": "2e3"}))
+    assert experiment.thresholds == {"val_accuracy": 0.9, "latency_us": 2000.0}
+    assert experiment.threshold_constraints == [
+        Constraint("val_accuracy", ">=", 0.9),
+        Constraint("latency_us", "<=", 2000.0),
+    ]
+    assert [str(c) for c in experiment.threshold_constraints] == [
+        "val_accuracy >= 0.9",
+        "latency_us <= 2000.0",
+    ]
+
+
+def test_threshold_on_a_non_objective_suggests_the_objective_and_constraints() -> None:
+    message = spec_error(thresholds={"val_acc": 0.9})
+    assert_mentions(message, "thresholds.val_acc", "did you mean 'val_accuracy'", "constraints")
+
+
+@pytest.mark.parametrize("thresholds", [{"val_accuracy": "high"}, {"val_accuracy": True}, [0.9]])
+def test_invalid_threshold_values(thresholds: Any) -> None:
+    assert_mentions(spec_error(thresholds=thresholds), "thresholds")
+
+
+def test_constraints_parse() -> None:
+    experiment = Experiment.from_dict(base_spec(constraints=[" num_params<=1e5 ", "val/loss >= -2"]))
+    assert experiment.constraints == ["num_params<=1e5", "val/loss >= -2"]
+    assert experiment.parsed_constraints == [
+        Constraint("num_params", "<=", 1e5),
+        Constraint("val/loss", ">=", -2.0),
+    ]
+    assert experiment.parsed_constraints[0].is_satisfied(1e5)
+    assert not experiment.parsed_constraints[0].is_satisfied(1e5 + 1)
+    assert experiment.parsed_constraints[1].is_satisfied(-2)
+    assert not experiment.parsed_constraints[1].is_satisfied(-2.5)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "fragment"),
+    [(("a", "<", 1), "operator"), (("", "<=", 1), "metric"), (("a", ">=", "x"), "bound")],
+)
+def test_constraint_checks_its_fields(arguments: tuple[Any, ...], fragment: str) -> None:
+    with pytest.raises(SpecError, match=fragment):
+        Constraint(*arguments)
+
+
+@pytest.mark.parametrize("text", ["num_params < 5", "num_params == 5", "num_params <= many", "<= 5", "", 5])
+def test_unparseable_constraint(text: Any) -> None:
+    assert_mentions(spec_error(constraints=["a >= 1", text]), "constraints[1]", "'metric <= number'")
+
+
+def test_constraint_on_an_objective_points_to_thresholds() -> None:
+    assert_mentions(spec_error(constraints=["latency_us <= 10"]), "constraints[0]", "objective", "thresholds")
+
+
+def test_constraints_must_be_a_list() -> None:
+    assert_mentions(spec_error(constraints="num_params <= 5"), "constraints", "list")
+
+
+# --------------------------------------------------------------------------- search space
+@pytest.mark.parametrize(
+    ("parameter", "fragments"),
+    [
+        ({"type": "uniform", "low": 1, "high": 0}, ["search_space.x:", "low=1", "high=0", "swap"]),
+        ({"type": "randint", "low": 3, "high": 3}, ["search_space.x:", "exclusive"]),
+        ({"type": "loguniform", "low": 0, "high": 1}, ["search_space.x.low", "low > 0", "'uniform'"]),
+        ({"type": "qlograndint", "low": -4, "high": 8, "q": 2}, ["search_space.x.low", "'qrandint'"]),
+        ({"type": "quniform", "low": 0, "high": 1, "q": 0}, ["search_space.x.q", "> 0"]),
+        ({"type": "qrandint", "low": 0, "high": 10, "q": 0}, ["search_space.x.q", ">= 1"]),
+        ({"type": "qrandint", "low": 0, "high": 10, "q": 0.5}, ["search_space.x.q", "integer"]),
+        ({"type": "choice", "values": []}, ["search_space.x.values", "empty"]),
+        ({"type": "grid", "values": "abc"}, ["search_space.x.values", "list"]),
+        ({"type": "unifrom", "low": 0, "high": 1}, ["search_space.x.type", "did you mean 'uniform'"]),
+        ({"type": "uniform", "low": 0, "hihg": 1}, ["search_space.x.hihg", "did you mean 'high'"]),
+        ({"type": "uniform", "low": 0, "high": 1, "q": 0.1}, ["search_space.x.q", "'quniform'"]),
+        ({"type": "choice", "values": [1], "low": 0}, ["search_space.x.low", "range type"]),
+        ({"type": "uniform", "values": [1]}, ["search_space.x.values", "'choice'"]),
+        ({"type": "uniform", "low": 0}, ["search_space.x.high", "missing"]),
+        ({"low": 0, "high": 1}, ["search_space.x:", "missing 'type'", "config"]),
+        ({"type": "randint", "low": 0.5, "high": 3}, ["search_space.x.low", "integer"]),
+        ({"type": "uniform", "low": "zero", "high": 1}, ["search_space.x.low", "'zero'", "number"]),
+        ({"type": "loguniform", "low": 1e-3, "high": 1, "base": 1}, ["search_space.x.base", "not 1"]),
+        ({"grid_search": []}, ["search_space.x.grid_search", "empty"]),
+        (object(), ["search_space.x:", "unsupported", "object"]),
+    ],
+)
+def test_invalid_search_space_parameter(parameter: Any, fragments: list[str]) -> None:
+    assert_mentions(spec_error(search_space={"x": parameter}), *fragments)
+
+
+@pytest.mark.parametrize("space", [{}, None, ["lr"]])
+def test_search_space_must_be_a_non_empty_mapping(space: Any) -> None:
+    assert_mentions(spec_error(search_space=space), "search_space")
+
+
+def test_config_may_not_repeat_a_search_space_name() -> None:
+    assert_mentions(spec_error(config={"lr": 0.1}), "config.lr", "search_space")
+
+
+# --------------------------------------------------------------------------- scheduler
+def test_scheduler_defaults_to_the_first_objective() -> None:
+    experiment = Experiment.from_dict(base_spec(scheduler={"type": "ASHA", "max_t": 8}))
+    assert experiment.scheduler == SchedulerSpec("asha", "val_accuracy", "max", 8, 1, 4, "training_iteration")
+
+
+def test_scheduler_takes_the_mode_of_its_metric() -> None:
+    experiment = Experiment.from_dict(base_spec(scheduler={"type": "hyperband", "metric": "latency_us"}))
+    assert (experiment.scheduler.metric, experiment.scheduler.mode) == ("latency_us", "min")
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "fragments"),
+    [
+        ({"type": "ashaa"}, ["scheduler.type", "did you mean 'asha'", "hyperband"]),
+        ({"metric": "val_acc"}, ["scheduler.metric", "did you mean 'val_accuracy'"]),
+        ({"mode": "min"}, ["scheduler.mode", "'min'", "'max'"]),
+        ({"mode": "up"}, ["scheduler.mode", "'up'"]),
+        ({"grace_periods": 2}, ["scheduler.grace_periods", "did you mean 'grace_period'"]),
+        ({"max_t": 4, "grace_period": 5}, ["scheduler.grace_period", "max_t=4"]),
+        ({"max_t": 0}, ["scheduler.max_t", ">= 1"]),
+        ({"reduction_factor": 1}, ["scheduler.reduction_factor", "> 1"]),
+        ({"time_attr": ""}, ["scheduler.time_attr"]),
+        ("asha", ["scheduler", "mapping"]),
+    ],
+)
+def test_invalid_scheduler(scheduler: Any, fragments: list[str]) -> None:
+    assert_mentions(spec_error(scheduler=scheduler), *fragments)
+
+
+# --------------------------------------------------------------------------- budget, resources, top level
+@pytest.mark.parametrize(
+    ("overrides", "fragments"),
+    [
+        ({"budget": {"num_trials": 0}}, ["budget.num_trials", "got 0", ">= 1"]),
+        ({"budget": {"num_trials": True}}, ["budget.num_trials", "integer"]),
+        ({"budget": {"num_trials": 2.5}}, ["budget.num_trials", "2.5"]),
+        ({"budget": {"max_concurrent": 0}}, ["budget.max_concurrent", ">= 1"]),
+        ({"budget": {"time_budget_s": 0}}, ["budget.time_budget_s", "> 0"]),
+        ({"budget": {"num_trial": 3}}, ["budget.num_trial", "did you mean 'num_trials'"]),
+        ({"resources": {"cpu": -1}}, ["resources.cpu", "got -1", ">= 0"]),
+        ({"resources": {"gpu": -0.5}}, ["resources.gpu", ">= 0"]),
+        ({"resources": {"gpus": 1}}, ["resources.gpus", "did you mean 'gpu'"]),
+        ({"objective": []}, ["objective", "did you mean 'objectives'"]),
+        ({"name": "a/b"}, ["name", "'a/b'", "directory"]),
+        ({"name": " "}, ["name", "non-empty"]),
+        ({"seed": "zero"}, ["seed", "'zero'", "integer"]),
+        ({"seed": True}, ["seed", "integer"]),
+        ({"method": "ax_mobo"}, ["method", "did you mean 'ax-mobo'", "random"]),
+        ({"method_options": ["a"]}, ["method_options", "mapping"]),
+        ({"storage_path": ""}, ["storage_path", "non-empty"]),
+    ],
+)
+def test_invalid_top_level_values(overrides: dict[str, Any], fragments: list[str]) -> None:
+    assert_mentions(spec_error(**overrides), *fragments)
+
+
+def test_missing_required_keys_are_named() -> None:
+    spec = base_spec()
+    del spec["trainable"], spec["objectives"]
+    with pytest.raises(SpecError, match="missing required key.*trainable, objectives"):
+        Experiment.from_dict(spec)
+
+
+def test_from_dict_rejects_a_non_mapping() -> None:
+    with pytest.raises(SpecError, match="mapping"):
+        Experiment.from_dict(["name", "toy"])  # type: ignore[arg-type]
+
+
+def test_spec_error_is_a_value_error_with_a_field_path() -> None:
+    with pytest.raises(ValueError) as info:
+        Objective("a", "up")
+    error = info.value
+    assert isinstance(error, SpecError) and error.field == "mode"
+    assert str(error.within("objectives[2]")).startswith("objectives[2].mode: got 'up'")
+    assert str(error.within("objectives").within("spec")).startswith("spec.objectives.mode")
+
+
+# --------------------------------------------------------------------------- trainable
+def test_bad_module_import_reports_the_original_exception(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "exploding_trainable_module.py").write_text("raise RuntimeError('boom at import')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    message = spec_error(trainable="exploding_trainable_module:train")
+    assert_mentions(message, "trainable", "cannot import", "RuntimeError: boom at import")
+
+
+@pytest.mark.parametrize(
+    ("trainable", "fragments"),
+    [
+        ("train_digits", ["trainable", "'module:function'"]),
+        ("orchestrator.demo.train_digits", ["did you mean 'orchestrator.demo:train_digits'"]),
+        (":train", ["'module:function'"]),
+        (
+            "no_such_module_for_spec_tests:train",
+            ["cannot import", "ModuleNotFoundError", "no_such_module_for_spec_tests"],
+        ),
+        (f"{__name__}:toy_trainabel", ["no attribute 'toy_trainabel'", "did you mean 'toy_trainable'"]),
+        (f"{__name__}:NOT_CALLABLE", ["not callable", "int"]),
+        (42, ["trainable", "42", "callable"]),
+    ],
+)
+def test_invalid_trainable(trainable: Any, fragments: list[str]) -> None:
+    assert_mentions(spec_error(trainable=trainable), *fragments)
+
+
+# --------------------------------------------------------------------------- Ray Tune domains
+@pytest.fixture(scope="module")
+def sample() -> types.ModuleType:
+    from ray.tune.search import sample
+
+    return sample
+
+
+@pytest.mark.parametrize(
+    ("parameter", "domain_class", "sampler_class", "bounds", "q"),
+    [
+        ({"type": "uniform", "low": 0.0, "high": 0.5}, "Float", "Uniform", (0.0, 0.5), None),
+        ({"type": "quniform", "low": 0.0, "high": 1.0, "q": 0.25}, "Float", "Uniform", (0.0, 1.0), 0.25),
+        ({"type": "loguniform", "low": 1e-4, "high": 1e-1, "base": 10}, "Float", "LogUniform", (1e-4, 1e-1), None),
+        ({"type": "qloguniform", "low": 1e-3, "high": 1.0, "q": 1e-3}, "Float", "LogUniform", (1e-3, 1.0), 1e-3),
+        ({"type": "randint", "low": 16, "high": 257}, "Integer", "Uniform", (16, 257), None),
+        ({"type": "qrandint", "low": 8, "high": 64, "q": 8}, "Integer", "Uniform", (8, 64), 8),
+        ({"type": "lograndint", "low": 1, "high": 1024}, "Integer", "LogUniform", (1, 1024), None),
+        ({"type": "qlograndint", "low": 2, "high": 64, "q": 2}, "Integer", "LogUniform", (2, 64), 2),
+    ],
+)
+def test_range_mappings_become_tune_domains(
+    sample: types.ModuleType,
+    parameter: dict[str, Any],
+    domain_class: str,
+    sampler_class: str,
+    bounds: tuple[float, float],
+    q: float | None,
+) -> None:
+    experiment = Experiment.from_dict(base_spec(search_space={"x": parameter}))
+    domain = experiment.tune_search_space()["x"]
+    assert type(domain) is getattr(sample, domain_class)
+    assert (domain.lower, domain.upper) == bounds
+    sampler = domain.get_sampler()
+    if q is not None:
+        assert isinstance(sampler, sample.Quantized) and sampler.q == q
+        sampler = sampler.get_sampler()
+    assert isinstance(sampler, getattr(sample, sampler_class))
+    without_base = {key: value for key, value in parameter.items() if key != "base"}
+    assert parameter_to_dict(domain) == without_base
+
+
+def test_randint_high_is_exclusive(sample: types.ModuleType) -> None:
+    domain = Experiment.from_dict(base_spec(search_space={"x": {"type": "randint", "low": 1, "high": 3}}))
+    draws = set(domain.tune_search_space()["x"].sample(size=200, random_state=0))
+    assert draws == {1, 2}
+
+
+def test_choice_grid_and_constants_in_the_tune_space(sample: types.ModuleType) -> None:
+    space = {
+        "batch": {"type": "choice", "values": [16, 32]},
+        "act": {"type": "grid", "values": ["relu", "tanh"]},
+        "native_grid": {"grid_search": [1, 2]},
+        "epochs": 8,
+    }
+    experiment = Experiment.from_dict(base_spec(search_space=space, config={"data": "digits"}))
+    tune_space = experiment.tune_search_space()
+    assert isinstance(tune_space["batch"], sample.Categorical)
+    assert tune_space["batch"].categories == [16, 32]
+    assert tune_space["act"] == {"grid_search": ["relu", "tanh"]}
+    assert tune_space["native_grid"] == {"grid_search": [1, 2]}
+    assert tune_space["epochs"] == 8 and "data" not in tune_space
+    assert experiment.tune_search_space(include_config=True)["data"] == "digits"
+
+
+def test_tune_domains_are_accepted_checked_and_written_as_mappings() -> None:
+    from ray import tune
+
+    space = {
+        "lr": tune.loguniform(1e-4, 1e-1),
+        "width": tune.qrandint(8, 64, 8),
+        "act": tune.choice(["a", "b"]),
+    }
+    experiment = Experiment.from_dict(base_spec(search_space=space))
+    assert experiment.tune_search_space()["lr"] is space["lr"]
+    written = experiment.to_dict()["search_space"]
+    assert written == {
+        "lr": {"type": "loguniform", "low": 1e-4, "high": 1e-1},
+        "width": {"type": "qrandint", "low": 8, "high": 64, "q": 8},
+        "act": {"type": "choice", "values": ["a", "b"]},
+    }
+    assert Experiment.from_dict(experiment.to_dict()).search_space == written
+
+    assert_mentions(spec_error(search_space={"x": tune.uniform(1.0, 0.0)}), "search_space.x", "low=1.0")
+    normal = tune.randn(0, 1)
+    written = Experiment.from_dict(base_spec(search_space={"x": normal})).to_dict()
+    assert written["search_space"]["x"] is normal
+
+
+# --------------------------------------------------------------------------- YAML
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_load_experiment_matches_from_dict(tmp_path: Path) -> None:
+    spec = base_spec(scheduler={"type": "asha", "max_t": 3})
+    path = write(tmp_path / "toy.yaml", yaml.safe_dump(spec))
+    assert load_experiment(path) == Experiment.from_dict(spec)
+
+
+def test_load_experiment_names_the_experiment_after_the_file(tmp_path: Path) -> None:
+    spec = base_spec()
+    del spec["name"]
+    assert load_experiment(write(tmp_path / "my_run.yaml", yaml.safe_dump(spec))).name == "my_run"
+
+
+def test_yaml_exponent_without_dot_is_a_number(tmp_path: Path) -> None:
+    text = yaml.safe_dump(base_spec(search_space={})).replace(
+        "search_space: {}", "search_space:\n  lr: {type: loguniform, low: 1e-4, high: 1e-1}"
+    )
+    experiment = load_experiment(write(tmp_path / "exp.yaml", text))
+    assert experiment.search_space["lr"] == {"type": "loguniform", "low": 1e-4, "high": 0.1}
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ("", ["empty"]),
+        ("# only a comment\n", ["empty"]),
+        ("- name: toy\n", ["top level", "list"]),
+        ("name: [unclosed\n", ["not valid YAML", "line"]),
+        ("name: a\nname: b\n", ["duplicate key 'name'"]),
+    ],
+)
+def test_bad_yaml_files_name_the_path(tmp_path: Path, text: str, fragments: list[str]) -> None:
+    path = write(tmp_path / "bad.yaml", text)
+    with pytest.raises(SpecError) as info:
+        load_experiment(path)
+    assert_mentions(str(info.value), str(path), *fragments)
+
+
+def test_missing_yaml_file_names_the_path(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="cannot read"):
+        load_experiment(tmp_path / "absent.yaml")
+
+
+def test_invalid_field_in_yaml_names_file_and_field(tmp_path: Path) -> None:
+    path = write(tmp_path / "exp.yaml", yaml.safe_dump(base_spec(budget={"num_trials": -3})))
+    with pytest.raises(SpecError) as info:
+        load_experiment(path)
+    assert str(info.value).startswith(f"{path}: budget.num_trials: got -3")
+    assert info.value.source == str(path) and info.value.field == "budget.num_trials"
+
+
+def test_save_experiment_round_trips(tmp_path: Path) -> None:
+    experiment = Experiment.from_dict(base_spec(scheduler={"type": "asha", "max_t": 3}, seed=7))
+    assert load_experiment(save_experiment(experiment, tmp_path / "toy.yaml")) == experiment
+
+
+def test_save_experiment_rejects_what_yaml_cannot_hold(tmp_path: Path) -> None:
+    experiment = Experiment.from_dict(base_spec(trainable=lambda config: None))
+    with pytest.raises(SpecError, match="module:function"):
+        save_experiment(experiment, tmp_path / "toy.yaml")
+
+
+def test_digits_example_matches_the_demo() -> None:
+    from orchestrator.demo import demo_experiment
+
+    experiment = load_experiment(EXAMPLES / "digits.yaml")
+    assert experiment.to_dict() == demo_experiment().to_dict()
+    assert experiment.budget == Budget(num_trials=20, max_concurrent=2)
+    assert experiment.scheduler.max_t == experiment.search_space["epochs"] == 8
