@@ -40,7 +40,11 @@ def _objective_columns(history: pd.DataFrame, blackbox: Blackbox) -> pd.DataFram
     missing = [name for name in blackbox.objectives if name not in history.columns]
     if missing:
         raise KeyError(f"history lacks objective columns {missing}; it has {list(history.columns)}.")
-    return history[list(blackbox.objectives)].apply(pd.to_numeric, errors="coerce")
+    columns = history[list(blackbox.objectives)]
+    try:
+        return columns.astype(float)
+    except (TypeError, ValueError):  # e.g. None or strings from a failed trial
+        return columns.apply(pd.to_numeric, errors="coerce")
 
 
 def full_evaluation_mask(history: pd.DataFrame, blackbox: Blackbox) -> np.ndarray:

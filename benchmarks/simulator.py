@@ -34,7 +34,6 @@ from benchmarks._sim_trial import SimulatedController, SimulatedTrial, history_f
 _FIFO_CHOOSE = FIFOScheduler.choose_trial_to_run
 
 
-
 @contextlib.contextmanager
 def _seeded_global_rngs(seed: int | None) -> Iterator[None]:
     """Seeds NumPy's and Python's global RNGs for the run, restoring them afterwards.
@@ -67,6 +66,12 @@ class SimulatedCluster:
     ``blackbox.evaluate(config)``; ``"auto"`` picks native, else nearest, else off. In pool mode
     each candidate is evaluated at most once and the run ends when the pool is exhausted.
 
+    A trial completes at the first step reaching ``blackbox.full_fidelity(candidate)`` (when the
+    blackbox defines it: training that stopped early) or at the last step. Departures from Tune:
+    a trial stopped while paused still hands its last result to ``on_trial_complete``, and
+    trials a scheduler leaves paused with nothing else to run are stopped (``RuntimeWarning``)
+    where Tune would wait forever.
+
     Args:
         blackbox: A ``benchmarks.blackboxes.Blackbox``.
         searcher: A ``ray.tune.search.Searcher``. ``set_search_properties(metric, mode,
@@ -82,8 +87,16 @@ class SimulatedCluster:
         mode: Mode(s) matching ``metric``; default the blackbox's objective modes.
 
     Example:
-        >>> cluster = SimulatedCluster(blackbox, searcher, num_workers=8)  # doctest: +SKIP
-        >>> history = cluster.run()  # one row per finished trial  # doctest: +SKIP
+        >>> from ray.tune.schedulers import ASHAScheduler
+        >>> from benchmarks.bench_simulator_speed import SyntheticCurveBlackbox
+        >>> from searchers.random_search import RandomSearch
+        >>> blackbox = SyntheticCurveBlackbox()
+        >>> cluster = SimulatedCluster(
+        ...     blackbox, RandomSearch(blackbox.search_space(), seed=0),
+        ...     scheduler=ASHAScheduler(max_t=27), num_workers=8, max_trials=50)
+        >>> history = cluster.run()  # one row per finished trial, in completion order
+        >>> len(history), sorted(set(history["status"]))
+        (50, ['completed', 'stopped'])
     """
 
     def __init__(

@@ -98,11 +98,12 @@ def _with_budget_options(experiment: Experiment, args: argparse.Namespace) -> Ex
     return dataclasses.replace(experiment, **changes) if changes else experiment
 
 
-def _print_result(result: Any, objectives: Any) -> None:
+def _print_result(result: Any) -> None:
+    """Print an ``orchestrator.run.ExperimentResult``: the Pareto table, then the files written."""
     from orchestrator.results import format_pareto_table
 
     print(f"Pareto front: {len(result.pareto)} of {len(result.results)} trials")
-    print(format_pareto_table(result.results, objectives))
+    print(format_pareto_table(result.results, result.experiment.objectives))
     print(f"\nExperiment directory: {result.experiment_dir}")
     for name, path in result.paths.items():
         print(f"  {name}: {path}")
@@ -112,8 +113,7 @@ def _run_command(args: argparse.Namespace) -> int:
     experiment = _with_budget_options(load_experiment(args.spec), args)
     from orchestrator.run import run
 
-    result = run(experiment, resume=args.resume)
-    _print_result(result, experiment.objectives)
+    _print_result(run(experiment, resume=args.resume))
     return 0
 
 
@@ -123,8 +123,12 @@ def _report_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from orchestrator.run import report
 
-    result = report(args.directory)
-    _print_result(result, result.objectives)
+    try:
+        result = report(args.directory)
+    except FileNotFoundError as error:  # a directory that `orchestrator run` did not write
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    _print_result(result)
     return 0
 
 
@@ -142,8 +146,7 @@ def _demo_command(args: argparse.Namespace) -> int:
     experiment = demo_experiment(**given)
     from orchestrator.run import run
 
-    result = run(experiment)
-    _print_result(result, experiment.objectives)
+    _print_result(run(experiment))
     return 0
 
 

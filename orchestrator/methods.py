@@ -15,15 +15,17 @@ from ray.tune.search import Searcher
 
 @dataclass(frozen=True)
 class Method:
-    """A named way of choosing trials.
+    """A named way of choosing trials, and optionally of stopping them early.
 
     ``build(space, metrics, modes, seed, max_concurrent, **options)`` returns a fresh
-    ``ray.tune.search.Searcher``.
+    ``ray.tune.search.Searcher``; ``scheduler(metric, mode, max_t, time_attr)``, when set,
+    returns a fresh ``TrialScheduler`` for the single metric it promotes on.
     """
 
     name: str
     description: str
     build: Callable[..., Searcher]
+    scheduler: Callable[..., Any] | None = None
 
 
 def _build_ax(space, metrics, modes, seed, max_concurrent, **options) -> Searcher:
@@ -52,6 +54,33 @@ def _build_random(space, metrics, modes, seed, max_concurrent, **options) -> Sea
     return RandomSearch(space, metric=list(metrics), mode=list(modes), seed=seed, **options)
 
 
+def _build_pool(space, metrics, modes, seed, max_concurrent, **options) -> Searcher:
+    from searchers.pool_multi_objective import PoolMultiObjectiveSearch
+
+    candidates = options.pop("candidates", None)
+    if isinstance(candidates, str):
+        import pandas as pd
+
+        candidates = pd.read_csv(candidates)
+    return PoolMultiObjectiveSearch(
+        candidates, metric=list(metrics), mode=list(modes), seed=seed, max_concurrent=max_concurrent, **options
+    )
+
+
+def _asha(metric: str, mode: str, max_t: int, time_attr: str = "training_iteration") -> Any:
+    from ray.tune.schedulers import ASHAScheduler
+
+    return ASHAScheduler(
+        time_attr=time_attr, metric=metric, mode=mode, max_t=max_t, grace_period=1, reduction_factor=3
+    )
+
+
+def _hyperband(metric: str, mode: str, max_t: int, time_attr: str = "training_iteration") -> Any:
+    from ray.tune.schedulers import HyperBandScheduler
+
+    return HyperBandScheduler(time_attr=time_attr, metric=metric, mode=mode, max_t=max_t, reduction_factor=3)
+
+
 _REGISTRY: dict[str, Method] = {}
 
 
@@ -73,6 +102,24 @@ register_method(Method(
     _build_tpe,
 ))
 register_method(Method("random", "Seeded uniform random search over the Tune space: RandomSearch", _build_random))
+register_method(Method(
+    "pool-mobo",
+    "Pool-aware multi-objective BO: qLogNEHVI scores the unevaluated candidates of a finite list "
+    "(method_options.candidates: list of configs or a CSV path): PoolMultiObjectiveSearch",
+    _build_pool,
+))
+register_method(Method(
+    "asha",
+    "Random search with ASHA early stopping (grace period 1, reduction factor 3) on one metric",
+    _build_random,
+    scheduler=_asha,
+))
+register_method(Method(
+    "hyperband",
+    "Random search with synchronous HyperBand (reduction factor 3) on one metric",
+    _build_random,
+    scheduler=_hyperband,
+))
 
 
 def method_names() -> list[str]:
@@ -95,6 +142,14 @@ def get_method(name: str) -> Method:
         close = difflib.get_close_matches(name, _REGISTRY, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"Unknown method {name!r}; registered: {method_names()}.{hint}") from None
+
+
+def build_scheduler(name: str, *, metric: str, mode: str, max_t: int, time_attr: str = "training_iteration") -> Any:
+    """The method's own early-stopping scheduler for ``metric``, or ``None`` if it has none."""
+    method = get_method(name)
+    if method.scheduler is None:
+        return None
+    return method.scheduler(metric, mode, max_t, time_attr)
 
 
 def build_searcher(

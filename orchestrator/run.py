@@ -139,8 +139,19 @@ def _build_tuner(experiment: Experiment, trainable: Any, storage_dir: Path) -> A
 
 
 def build_scheduler(experiment: Experiment) -> Any:
-    """Ray's ASHA or HyperBand scheduler for the spec's single scheduler metric, or ``None``."""
+    """Ray's ASHA or HyperBand scheduler for the spec's single scheduler metric, or ``None``.
+
+    The spec's ``scheduler`` section wins; methods that come with a scheduler of their own
+    (``asha``, ``hyperband``) need that section for ``max_t``.
+    """
+    from orchestrator.methods import get_method
+
     spec = experiment.scheduler
+    if spec is None and get_method(experiment.method).scheduler is not None:
+        raise ValueError(
+            f"Method {experiment.method!r} stops trials early and needs to know when a trial is "
+            "complete: add a `scheduler:` section with `type` and `max_t` (in training iterations)."
+        )
     if spec is None or spec.type == "none":
         return None
     from ray.tune.schedulers import ASHAScheduler, HyperBandScheduler

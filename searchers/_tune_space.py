@@ -25,7 +25,7 @@ from ray.tune.search.sample import (
     Quantized,
 )
 from ray.tune.search.variant_generator import parse_spec_vars
-from ray.tune.utils.util import flatten_dict, unflatten_dict
+from ray.tune.utils.util import unflatten_dict
 
 _PRIMITIVE_TYPES: dict[type, str] = {bool: "bool", int: "int", float: "float", str: "str"}
 
@@ -75,7 +75,7 @@ class AxSpaceCodec:
                 "searcher cannot sample. Use tune.choice([...]) instead, or run the grid with "
                 "Ray's default BasicVariantGenerator (method='random' does not grid either)."
             )
-        flat = flatten_dict(dict(space), delimiter="/", prevent_delimiter=True)
+        flat = flatten_search_space(space)
         parameters: list[Any] = []
         constants: dict[str, Any] = {}
         decoders: dict[str, _Decoder] = {}
@@ -113,16 +113,61 @@ class AxSpaceCodec:
         Raises:
             ValueError: when a tunable parameter is missing or a value is outside its domain.
         """
-        flat = flatten_dict(dict(tune_config), delimiter="/", prevent_delimiter=False)
         result: dict[str, Any] = {}
         for name, decoder in self.decoders.items():
-            if name not in flat:
+            found, value = _lookup(tune_config, name)
+            if not found:
                 raise ValueError(
                     f"Config {dict(tune_config)} lacks search-space parameter '{name}'; every "
                     "point to evaluate or warm-start row must set all tunable parameters."
                 )
-            result[name] = decoder.encode(flat[name])
+            result[name] = decoder.encode(value)
         return result
+
+
+def flatten_search_space(space: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"a": {"b": domain}}`` -> ``{"a/b": domain}``; empty dicts stay as constants.
+
+    Raises:
+        ValueError: for a key containing ``/`` or a domain inside a list or tuple.
+    """
+    flat = _flatten(space)
+    _, domain_vars, _ = parse_spec_vars(dict(space))
+    in_sequences = [name for name in ("/".join(map(str, path)) for path, _ in domain_vars) if name not in flat]
+    if in_sequences:
+        raise ValueError(
+            f"Search space parameter(s) {', '.join(in_sequences)} sit inside a list or tuple, "
+            "which a searcher cannot map to a parameter. Use a dict ({'0': ..., '1': ...}) "
+            "or one named parameter per entry."
+        )
+    return flat
+
+
+def _flatten(space: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    # Unlike Ray's flatten_dict, an empty dict stays a constant instead of vanishing.
+    flat: dict[str, Any] = {}
+    for key, value in space.items():
+        if "/" in str(key):
+            raise ValueError(f"Search space key {key!r} contains '/', which separates nested keys.")
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(_flatten(value, prefix=f"{name}/"))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _lookup(config: Mapping[str, Any], name: str) -> tuple[bool, Any]:
+    # Walk the nested path rather than flattening the config: a categorical value may itself be
+    # a dict, which flattening would take apart.
+    if name in config:
+        return True, config[name]
+    node: Any = config
+    for key in name.split("/"):
+        if not isinstance(node, Mapping) or key not in node:
+            return False, None
+        node = node[key]
+    return True, node
 
 
 def _convert_domain(name: str, domain: Domain) -> tuple[Any, _Decoder]:
@@ -167,26 +212,34 @@ def _convert_domain(name: str, domain: Domain) -> tuple[Any, _Decoder]:
             step_size=step,
             scaling="log" if log_scale and step is None else "linear",
         )
-        return parameter, _Decoder(decode=lambda v: int(round(v)), encode=lambda v: int(v))
+        return parameter, _Decoder(
+            decode=lambda v: int(round(v)), encode=_range_encoder(name, lower, upper, integer=True)
+        )
 
     if isinstance(domain, Float):
         lower, upper = float(domain.lower), float(domain.upper)
         _check_bounds(name, lower, upper, log_scale)
+        if lower == upper:  # Ax rejects an empty range; Tune always samples this value
+            return None, _Decoder(decode=lambda _: lower, encode=lambda v: v)
         if quantum is not None:
             # Tune rounds a quantised float to the nearest multiple of q; Ax's step grid
             # starts at the lower bound, so snap the bounds onto multiples of q first.
             q = float(quantum)
-            lower, upper = math.ceil(lower / q - 1e-9) * q, math.floor(upper / q + 1e-9) * q
-            if upper <= lower:
+            lower_index, upper_index = math.ceil(lower / q - 1e-9), math.floor(upper / q + 1e-9)
+            if upper_index < lower_index:
                 raise ValueError(
                     f"Search space parameter '{name}': no multiple of q={q} lies inside "
                     f"[{domain.lower}, {domain.upper}]. Widen the bounds or lower q."
                 )
+            lower, upper = float(np.round(lower_index * q, 12)), float(np.round(upper_index * q, 12))
+            if upper_index == lower_index:  # Tune samples this single multiple every time
+                return None, _Decoder(decode=lambda _: lower, encode=lambda v: v)
             parameter = RangeParameterConfig(
                 name=name, bounds=(lower, upper), parameter_type="float", step_size=q
             )
             return parameter, _Decoder(
-                decode=lambda v: float(np.round(round(v / q) * q, 12)), encode=float
+                decode=lambda v: float(np.round(round(v / q) * q, 12)),
+                encode=_range_encoder(name, lower, upper, integer=False),
             )
         parameter = RangeParameterConfig(
             name=name,
@@ -194,7 +247,7 @@ def _convert_domain(name: str, domain: Domain) -> tuple[Any, _Decoder]:
             parameter_type="float",
             scaling="log" if log_scale else "linear",
         )
-        return parameter, _Decoder(decode=float, encode=float)
+        return parameter, _Decoder(decode=float, encode=_range_encoder(name, lower, upper, integer=False))
 
     raise ValueError(
         f"Search space parameter '{name}' has an unsupported domain {type(domain).__name__}; "
@@ -219,7 +272,7 @@ def _convert_categorical(name: str, categories: list[Any], config_cls: type) -> 
             parameter_type=_PRIMITIVE_TYPES[kind],
             is_ordered=ordered,
         )
-        return parameter, _Decoder(decode=kind, encode=kind)
+        return parameter, _Decoder(decode=kind, encode=_member_encoder(name, categories, kind))
     # Mixed, compound or repeated values: Ax sees the position, the trainable the value.
     labels = [str(index) for index in range(len(categories))]
     parameter = config_cls(name=name, values=labels, parameter_type="str", is_ordered=False)
@@ -231,6 +284,40 @@ def _convert_categorical(name: str, categories: list[Any], config_cls: type) -> 
         raise ValueError(f"Value {value!r} of parameter '{name}' is not one of {categories}.")
 
     return parameter, _Decoder(decode=lambda label: categories[int(label)], encode=encode)
+
+
+def _member_encoder(name: str, categories: list[Any], kind: type) -> Callable[[Any], Any]:
+    # Ax attaches out-of-domain values with a mere warning, so reject them here.
+    def encode(value: Any) -> Any:
+        try:
+            converted = kind(value)
+        except (TypeError, ValueError):
+            converted = None
+        # str() is lenient on purpose: CSV readers turn the category "32" into the number 32.
+        exact = kind is str or converted == value
+        if converted is None or not exact or converted not in categories:
+            raise ValueError(f"Value {value!r} of parameter '{name}' is not one of {categories}.")
+        return converted
+
+    return encode
+
+
+def _range_encoder(name: str, lower: float, upper: float, *, integer: bool) -> Callable[[Any], Any]:
+    tolerance = 1e-9 * max(1.0, abs(lower), abs(upper))
+
+    def encode(value: Any) -> Any:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not lower - tolerance <= number <= upper + tolerance or (integer and not number.is_integer()):
+            kind = "an integer" if integer else "a number"
+            raise ValueError(
+                f"Value {value!r} of parameter '{name}' is not {kind} in [{lower}, {upper}]."
+            )
+        return int(number) if integer else number
+
+    return encode
 
 
 def _quantized_integer_values(name: str, domain: Integer, q: int) -> list[int]:

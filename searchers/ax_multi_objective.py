@@ -297,6 +297,7 @@ class AxMultiObjectiveSearch(Searcher):
             # not count as observed; without this Ax would stop generating and Tune would wait.
             allow_exceeding_initialization_budget=True,
         )
+        _count_early_stopped_as_observed(client)
         self._client = client
         for point in self._points_to_evaluate:
             self._ready.append(client.attach_trial(self._codec.to_ax(point)))
@@ -437,6 +438,22 @@ def _is_finite_number(value: Any) -> bool:
 
 def _python_values(config: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v.item() if hasattr(v, "item") else v for k, v in config.items()}
+
+
+def _count_early_stopped_as_observed(client: Any) -> None:
+    """Let trials cut by a scheduler count towards Ax's "observed initialisation trials".
+
+    Ax 1.3 moves from Sobol to the model only after ``min_observed_initialization_trials``
+    COMPLETED trials; under ASHA most trials end EARLY_STOPPED with data attached, so Ax would
+    stay quasi-random for the whole experiment. Their data is used by the model either way.
+    """
+    from ax.core.trial_status import TrialStatus
+
+    for node in client._generation_strategy._nodes:
+        for criterion in node.transition_criteria or []:
+            statuses = getattr(criterion, "only_in_statuses", None)
+            if statuses == [TrialStatus.COMPLETED]:
+                criterion.only_in_statuses = [TrialStatus.COMPLETED, TrialStatus.EARLY_STOPPED]
 
 
 def _require_saas_dependencies() -> None:

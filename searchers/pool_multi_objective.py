@@ -63,7 +63,7 @@ def encode_candidates(candidates: pd.DataFrame) -> np.ndarray:
         ``n x d`` float array.
 
     Example:
-        >>> encode_candidates(pd.DataFrame({"lr": [1e-4, 1e-3, 1e-2], "act": ["relu", "gelu", "relu"]}))
+        >>> encode_candidates(pd.DataFrame({"lr": [1e-5, 1e-3, 1e-1], "act": ["relu", "gelu", "relu"]}))
         array([[0. , 1. , 0. ],
                [0.5, 0. , 1. ],
                [1. , 1. , 0. ]])

@@ -13,7 +13,9 @@ import numpy as np
 from ray.tune.search import Searcher
 from ray.tune.search.sample import Domain
 from ray.tune.search.variant_generator import parse_spec_vars
-from ray.tune.utils.util import flatten_dict, unflatten_dict
+from ray.tune.utils.util import unflatten_dict
+
+from searchers._tune_space import flatten_search_space
 
 
 class RandomSearch(Searcher):
@@ -103,7 +105,7 @@ class RandomSearch(Searcher):
                 "RandomSearch cannot expand tune.grid_search; use tune.choice, or Ray's default "
                 "search algorithm for grids."
             )
-        self._space = flatten_dict(dict(space), delimiter="/", prevent_delimiter=True)
+        self._space = flatten_search_space(space)
 
 
 def _python_value(value: Any) -> Any:

@@ -10,6 +10,9 @@ vector, not the whole front: use it as a baseline, not as a front-finder.
 from __future__ import annotations
 
 import math
+import os
+import pickle
+import tempfile
 from typing import Any, Sequence
 
 import numpy as np
@@ -55,10 +58,10 @@ class ScalarizedSearch(Searcher):
             raise ValueError(f"metric {metric} and mode {mode} must be non-empty and of equal length.")
         if any(m not in ("max", "min") for m in mode):
             raise ValueError(f"mode {mode} may hold only 'max' and 'min'.")
-        if searcher.metric not in (None, SCALARIZED_METRIC):
+        if searcher.metric not in (None, SCALARIZED_METRIC) or searcher.mode not in (None, "min"):
             raise ValueError(
-                f"The wrapped searcher optimises {searcher.metric!r}; construct it with "
-                f"metric=SCALARIZED_METRIC ({SCALARIZED_METRIC!r}) and mode='min'."
+                f"The wrapped searcher optimises {searcher.metric!r} in mode {searcher.mode!r}; "
+                f"construct it with metric=SCALARIZED_METRIC ({SCALARIZED_METRIC!r}) and mode='min'."
             )
         weights_array = np.ones(len(metric)) if weights is None else np.asarray(weights, float)
         if weights_array.shape != (len(metric),) or (weights_array < 0).any() or weights_array.sum() <= 0:
@@ -92,24 +95,36 @@ class ScalarizedSearch(Searcher):
         self._searcher.on_trial_complete(trial_id, result={**result, SCALARIZED_METRIC: scalar}, error=False)
 
     def save(self, checkpoint_path: str) -> None:
-        self._searcher.save(checkpoint_path + ".wrapped")
-        np.savez(checkpoint_path + ".npz", low=self._low, high=self._high)
-        # Tune expects a file at checkpoint_path itself.
-        with open(checkpoint_path, "w") as handle:
-            handle.write("ScalarizedSearch checkpoint; state beside this file\n")
+        # One file only: Tune's save_to_dir saves to a temporary name and renames that file,
+        # so state written beside it would be left behind under the temporary name.
+        with tempfile.TemporaryDirectory() as scratch:
+            wrapped_path = os.path.join(scratch, "wrapped")
+            self._searcher.save(wrapped_path)
+            with open(wrapped_path, "rb") as handle:
+                wrapped = handle.read()
+        with open(checkpoint_path, "wb") as handle:
+            pickle.dump({"wrapped": wrapped, "low": self._low, "high": self._high}, handle)
 
     def restore(self, checkpoint_path: str) -> None:
-        self._searcher.restore(checkpoint_path + ".wrapped")
-        ranges = np.load(checkpoint_path + ".npz")
-        self._low, self._high = ranges["low"], ranges["high"]
+        with open(checkpoint_path, "rb") as handle:
+            state = pickle.load(handle)
+        with tempfile.TemporaryDirectory() as scratch:
+            wrapped_path = os.path.join(scratch, "wrapped")
+            with open(wrapped_path, "wb") as handle:
+                handle.write(state["wrapped"])
+            self._searcher.restore(wrapped_path)
+        self._low, self._high = state["low"], state["high"]
 
     def _scalarize(self, result: dict, *, update_ranges: bool) -> float | None:
         values = []
         for name in self._metric:
-            value = result.get(name)
-            if value is None or not math.isfinite(float(value)):
+            try:
+                value = float(result.get(name))
+            except (TypeError, ValueError):  # missing or not a number: the trial failed
                 return None
-            values.append(float(value))
+            if not math.isfinite(value):
+                return None
+            values.append(value)
         y = np.asarray(values) * self._sign
         if update_ranges:
             self._low = np.minimum(self._low, y)

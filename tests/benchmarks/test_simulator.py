@@ -319,6 +319,18 @@ def test_fifo_reports_every_step_with_cost_increments():
     assert [r["done"] for r in results if r["trial_id"] == "trial_00000"] == [False, False, True]
 
 
+def test_one_trial_is_suggested_ahead_like_tune():
+    searcher = RecordingSearcher()
+    SimulatedCluster(CurveBlackbox(max_epochs=1), searcher, num_workers=1, max_trials=4).run()
+    kinds = [(call[0], call[1][-1]) for call in searcher.calls if call[0] != "result"]
+    assert kinds == [
+        ("suggest", "0"), ("suggest", "1"),  # the second waits as PENDING
+        ("complete", "0"), ("suggest", "2"),
+        ("complete", "1"), ("suggest", "3"),
+        ("complete", "2"), ("complete", "3"),
+    ]
+
+
 def test_searcher_gets_search_properties_only_without_a_metric():
     fresh = RecordingSearcher(keys=("a", "b"))
     SimulatedCluster(PoolBlackbox(), fresh, max_trials=2).run()
@@ -455,6 +467,70 @@ def test_stopped_paused_trials_give_the_searcher_their_last_result():
     for _, row in history.iterrows():
         result, error = completions[row["trial_id"]]
         assert error is False and result["training_iteration"] == row["training_iteration"]
+
+
+class PauseForever(FIFOScheduler):
+    """Pauses every trial after its first result and never chooses a paused one again."""
+
+    def on_trial_result(self, tune_controller, trial, result):
+        return TrialScheduler.PAUSE
+
+    def choose_trial_to_run(self, tune_controller):
+        return None
+
+
+def test_trials_left_paused_forever_are_stopped_with_a_warning():
+    searcher = RecordingSearcher()
+    with pytest.warns(RuntimeWarning, match="paused with nothing left to run"):
+        history = SimulatedCluster(CurveBlackbox(), searcher, scheduler=PauseForever(), num_workers=2,
+                                   max_trials=3).run()
+    assert history["status"].eq("stopped").all() and history["training_iteration"].eq(1).all()
+    assert all(result["training_iteration"] == 1 for result, _ in searcher.completions().values())
+
+
+class FlakyCurves(CurveBlackbox):
+    """Fails (raises) at epoch 1 for ``x > 0.85`` and at epoch 2 for ``0.7 < x <= 0.85``."""
+
+    def evaluate(self, config, fidelity=None):
+        if config["x"] > 0.7 and fidelity == (1.0 if config["x"] > 0.85 else 2.0):
+            raise RuntimeError("diverged")
+        return super().evaluate(config, fidelity)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("make_scheduler", [
+    lambda: HyperBandScheduler(metric="accuracy", mode="max", max_t=9, reduction_factor=3),
+    lambda: ASHAScheduler(metric="accuracy", mode="max", max_t=9, grace_period=1, reduction_factor=3),
+])
+def test_schedulers_survive_failed_trials(make_scheduler):
+    searcher = RecordingSearcher(seed=4)
+    history = SimulatedCluster(FlakyCurves(), searcher, scheduler=make_scheduler(), num_workers=3,
+                               max_trials=30).run()
+    assert len(history) == 30
+    failed = history[history["status"] == "failed"]
+    assert len(failed) > 0 and (failed["config/x"] > 0.7).all()
+    assert (failed["training_iteration"] == np.where(failed["config/x"] > 0.85, 0, 1)).all()
+    assert all(searcher.completions()[tid] == (None, True) for tid in failed["trial_id"])
+
+
+class DevMetricOnlyCurves(CurveBlackbox):
+    """Like the NMT tables: partial fidelities report only ``ppl``; objectives at the last step."""
+
+    def evaluate(self, config, fidelity=None):
+        full = super().evaluate(config, fidelity)
+        ppl = 10.0 - 5.0 * full["accuracy"]
+        if fidelity is not None and fidelity < self.fidelity.max:
+            return {"ppl": ppl, "cost": full["cost"]}
+        return {**full, "ppl": ppl}
+
+
+def test_objectives_missing_at_partial_fidelities_are_not_failures():
+    scheduler = ASHAScheduler(metric="ppl", mode="min", max_t=9, grace_period=1, reduction_factor=3)
+    history = SimulatedCluster(DevMetricOnlyCurves(), RecordingSearcher(), scheduler=scheduler, num_workers=3,
+                               max_trials=20).run()
+    assert set(history["status"]) == {"completed", "stopped"}
+    assert history.loc[history["status"] == "stopped", "accuracy"].isna().all()
+    assert history.loc[history["status"] == "completed", "accuracy"].notna().all()
 
 
 # ----------------------------------------------------------------------------- validation

@@ -36,7 +36,8 @@ def toy_spec(**overrides: Any) -> dict[str, Any]:
     return spec
 
 
-def fake_result(directory: Path) -> types.SimpleNamespace:
+def fake_result(directory: Path, experiment: Any) -> types.SimpleNamespace:
+    """Shaped like orchestrator.run.ExperimentResult."""
     results = pd.DataFrame(
         {
             "trial_id": ["a", "b", "c"],
@@ -52,7 +53,7 @@ def fake_result(directory: Path) -> types.SimpleNamespace:
         pareto=results.iloc[:2],
         paths={"results": directory / "results.csv", "pareto_plot": directory / "pareto_front.png"},
         experiment_dir=directory,
-        objectives=OBJECTIVES,
+        experiment=experiment,
     )
 
 
@@ -75,11 +76,13 @@ def run_calls(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[str
 
     def run(experiment: Experiment, **keywords: Any) -> types.SimpleNamespace:
         calls.append(("run", experiment, keywords))
-        return fake_result(tmp_path / "toy")
+        return fake_result(tmp_path / "toy", experiment)
 
     def report(directory: Path) -> types.SimpleNamespace:
         calls.append(("report", directory, {}))
-        return fake_result(Path(directory))
+        if not (directory / "experiment.yaml").exists():
+            raise FileNotFoundError(f"{directory} has no experiment.yaml")
+        return fake_result(Path(directory), types.SimpleNamespace(objectives=OBJECTIVES))
 
     module.run, module.report = run, report
     monkeypatch.setitem(sys.modules, "orchestrator.run", module)
@@ -197,6 +200,7 @@ def test_python_dash_m_reports_a_bad_spec_without_traceback(tmp_path: Path) -> N
 def test_report_prints_the_saved_experiment(
     tmp_path: Path, run_calls: list, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    (tmp_path / "experiment.yaml").write_text("name: toy\n")
     assert main(["report", str(tmp_path)]) == 0
     assert run_calls == [("report", tmp_path, {})]
     out = capsys.readouterr().out
@@ -208,6 +212,14 @@ def test_report_of_a_missing_directory_exits_2(
 ) -> None:
     assert main(["report", str(tmp_path / "nothing")]) == 2
     assert "no such experiment directory" in capsys.readouterr().err and run_calls == []
+
+
+def test_report_of_a_directory_without_a_saved_spec_exits_2(
+    tmp_path: Path, run_calls: list, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert "has no experiment.yaml" in captured.err and "Traceback" not in captured.err
 
 
 # --------------------------------------------------------------------------- demo and methods

@@ -13,10 +13,14 @@ from benchmarks.blackboxes import Fidelity, NMTBlackbox, make_blackbox, select_o
 from benchmarks.blackboxes.nmthpo import HYPERPARAMETERS, OBJECTIVES, _ColumnScaling, available_instances
 
 # tests/benchmarks/blackboxes/<this file> -> parents[3] is the repository, parents[4] holds shared/.
-DATA_DIR = Path(os.environ.get("TUNE_ORCHESTRATOR_BENCHMARKS", Path(__file__).resolve().parents[4] / "shared" / "benchmarks"))
+DATA_DIR = Path(
+    os.environ.get("TUNE_ORCHESTRATOR_BENCHMARKS", Path(__file__).resolve().parents[4] / "shared" / "benchmarks")
+)
 TABLES = DATA_DIR / "nmthpo"
 PAIRS = available_instances(TABLES) if TABLES.is_dir() else []
-needs_tables = pytest.mark.skipif(not PAIRS, reason=f"NMT tables not found in {TABLES} (set TUNE_ORCHESTRATOR_BENCHMARKS)")
+needs_tables = pytest.mark.skipif(
+    not PAIRS, reason=f"NMT tables not found in {TABLES} (set TUNE_ORCHESTRATOR_BENCHMARKS)"
+)
 each_pair = pytest.mark.parametrize("pair", PAIRS or ["<no tables>"])
 # Rows whose learning curve joins unambiguously, for the pairs shipped with the project.
 EXPECTED_CURVE_MATCHES = {"zh-en": 112, "ru-en": 176, "ja-en": 150, "en-ja": 163}

@@ -17,7 +17,9 @@ from benchmarks.blackboxes import YahpoBlackbox, make_blackbox  # noqa: E402
 from benchmarks.blackboxes.yahpo import _benchmark_set, _yahpo_dir, available_instances  # noqa: E402
 
 # tests/benchmarks/blackboxes/<this file> -> parents[4] holds shared/.
-DATA_DIR = Path(os.environ.get("TUNE_ORCHESTRATOR_BENCHMARKS", Path(__file__).resolve().parents[4] / "shared" / "benchmarks"))
+DATA_DIR = Path(
+    os.environ.get("TUNE_ORCHESTRATOR_BENCHMARKS", Path(__file__).resolve().parents[4] / "shared" / "benchmarks")
+)
 YAHPO = DATA_DIR / "yahpo"
 if not YAHPO.is_dir():
     pytest.skip(f"YAHPO data not found in {YAHPO} (set TUNE_ORCHESTRATOR_BENCHMARKS)", allow_module_level=True)

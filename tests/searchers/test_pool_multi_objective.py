@@ -1,0 +1,342 @@
+"""PoolMultiObjectiveSearch driven by hand (no Ray session): validation, phases, pool bookkeeping,
+failures, save/restore, and search quality against random search on a synthetic pool."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from botorch.utils.multi_objective.pareto import is_non_dominated
+from ray.tune.search import Searcher
+
+from searchers.pool_multi_objective import (
+    CANDIDATE_INDEX_KEY,
+    PoolMultiObjectiveSearch,
+    encode_candidates,
+)
+
+METRICS, MODES = ["loss", "score"], ["min", "max"]
+
+
+def grid_pool(size: int = 12) -> pd.DataFrame:
+    """A one-dimensional pool ``x = 0, 1/(size-1), ..., 1`` plus an integer column."""
+    x = np.linspace(0.0, 1.0, size)
+    return pd.DataFrame({"x": x, "layers": np.arange(size, dtype=np.int64)})
+
+
+def trade_off(config: dict) -> dict:
+    """``loss`` (min) falls and ``score`` (max) falls with x: every candidate is Pareto-optimal."""
+    return {"loss": 1.0 - config["x"], "score": 1.0 - config["x"] ** 2}
+
+
+def make(pool=None, **options) -> PoolMultiObjectiveSearch:
+    options = {"metric": METRICS, "mode": MODES, "num_initial": 3, "seed": 0, **options}
+    return PoolMultiObjectiveSearch(grid_pool() if pool is None else pool, **options)
+
+
+def drive(searcher: PoolMultiObjectiveSearch, objective, steps: int, prefix: str = "t") -> list[int]:
+    """Suggest and complete ``steps`` trials one at a time; returns the chosen candidate indices."""
+    chosen = []
+    for step in range(steps):
+        config = searcher.suggest(f"{prefix}{step}")
+        if config == Searcher.FINISHED:
+            break
+        chosen.append(config[CANDIDATE_INDEX_KEY])
+        searcher.on_trial_complete(f"{prefix}{step}", objective(config))
+    return chosen
+
+
+# --- features ----------------------------------------------------------------------------------
+
+
+def test_encode_candidates_scales_numeric_log_scales_wide_positive_and_one_hots_the_rest():
+    table = pd.DataFrame(
+        {
+            "lr": [1e-4, 1e-3, 1e-2],  # positive, max/min = 100 -> not above threshold
+            "params": [1e3, 1e5, 1e7],  # max/min = 1e4 -> log scale
+            "depth": [2, 4, 8],
+            "constant": [5.0, 5.0, 5.0],
+            "act": ["relu", "gelu", "relu"],
+            "bias": [True, False, True],
+        }
+    )
+    features = encode_candidates(table)
+    np.testing.assert_allclose(features[:, 0], [0.0, 0.0009 / 0.0099, 1.0])
+    np.testing.assert_allclose(features[:, 1], [0.0, 0.5, 1.0])
+    np.testing.assert_allclose(features[:, 2], [0.0, 1 / 3, 1.0])
+    np.testing.assert_allclose(features[:, 3], [0.0, 0.0, 0.0])
+    np.testing.assert_allclose(features[:, 4:6], [[0, 1], [1, 0], [0, 1]])
+    np.testing.assert_allclose(features[:, 6:8], [[0, 1], [1, 0], [0, 1]])
+    assert features.shape == (3, 8)
+
+
+def test_encode_candidates_rejects_missing_numeric_values():
+    with pytest.raises(ValueError, match="column 'x' has missing"):
+        encode_candidates(pd.DataFrame({"x": [1.0, np.nan]}))
+
+
+def test_constructor_derives_features_from_a_list_of_dicts():
+    searcher = PoolMultiObjectiveSearch(
+        [{"w": 1, "act": "relu"}, {"w": 3, "act": "gelu"}], metric="acc", mode="max"
+    )
+    np.testing.assert_allclose(searcher._features, [[0.0, 0.0, 1.0], [1.0, 1.0, 0.0]])
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"metric": ["a", "b"], "mode": "max"}, r"mode='max' has 1 entries but metric=\['a', 'b'\]"),
+        ({"metric": ["a", "b"], "mode": ["max", "up"]}, r"contains 'up'; each mode must be 'max' or 'min'"),
+        ({"metric": ["a", "a"], "mode": ["max", "min"]}, r"metric=\['a', 'a'\] names a metric twice"),
+        ({"metric": [], "mode": []}, r"metric=\[\]: expected a metric name"),
+        ({"metric": "a", "mode": None}, r"metric='a' and mode=None: give both or neither"),
+        ({"num_initial": 0}, r"num_initial=0: expected an integer >= 1"),
+        ({"num_initial": True}, r"num_initial=True"),
+        ({"num_initial": 2.5}, r"num_initial=2.5"),
+        ({"seed": "zero"}, r"seed='zero': expected an integer or None"),
+        ({"max_concurrent": 0}, r"max_concurrent=0: expected an integer >= 1 or None"),
+        ({"features": np.zeros((5, 2))}, r"features has shape \(5, 2\) but candidates has 12 rows"),
+        ({"features": np.full((12, 1), np.nan)}, r"features has NaN or infinite values \(rows \[0, 1, 2, 3, 4\]\)"),
+        ({"features": np.full((12, 1), 3.0)}, r"features span \[3, 3\] but must lie in \[0, 1\]"),
+    ],
+)
+def test_constructor_rejects_bad_arguments_naming_them(options, message):
+    with pytest.raises(ValueError, match=message):
+        make(**options)
+
+
+@pytest.mark.parametrize(
+    ("candidates", "message"),
+    [
+        ([], "candidates is empty"),
+        (pd.DataFrame(), "candidates is empty"),
+        ("abc", "candidates=str: expected a pandas.DataFrame or a list of dicts"),
+        ([{"x": 1}, 2], "candidates=list: expected"),
+        (pd.DataFrame({0: [1, 2]}), r"candidates columns \[0\] must all be strings"),
+    ],
+)
+def test_constructor_rejects_bad_candidates(candidates, message):
+    with pytest.raises(ValueError, match=message):
+        PoolMultiObjectiveSearch(candidates, metric="a", mode="max")
+
+
+def test_features_without_candidates_is_an_error():
+    with pytest.raises(ValueError, match="features was given without candidates"):
+        PoolMultiObjectiveSearch(features=np.zeros((3, 1)), metric="a", mode="max")
+
+
+def test_suggest_without_pool_or_metric_explains_the_fix():
+    with pytest.raises(RuntimeError, match="no candidates; pass candidates= or call set_candidates"):
+        PoolMultiObjectiveSearch(metric="a", mode="max").suggest("t")
+    with pytest.raises(RuntimeError, match="no metric/mode"):
+        PoolMultiObjectiveSearch(grid_pool()).suggest("t")
+
+
+# --- Tune and simulator protocols --------------------------------------------------------------
+
+
+def test_set_search_properties_keeps_constructor_metric_and_otherwise_takes_tunes():
+    fixed = make()
+    assert fixed.set_search_properties("other", "max", {}) is False
+    assert fixed.metric == METRICS and fixed.mode == MODES
+
+    unset = PoolMultiObjectiveSearch(grid_pool())
+    assert unset.set_search_properties(None, None, {}) is False
+    assert unset.set_search_properties(METRICS, MODES, {"x": 1}) is True
+    assert unset.metric == METRICS and unset.mode == MODES
+    with pytest.raises(ValueError, match="must be 'max' or 'min'"):
+        PoolMultiObjectiveSearch(grid_pool()).set_search_properties("a", "maximise", {})
+
+
+def test_set_candidates_sets_the_pool_but_not_after_suggestions():
+    searcher = PoolMultiObjectiveSearch(metric="a", mode="max", seed=0)
+    searcher.set_candidates(grid_pool(4), np.linspace(0, 1, 4)[:, None])
+    config = searcher.suggest("t0")
+    assert set(config) == {"x", "layers", CANDIDATE_INDEX_KEY}
+    with pytest.raises(RuntimeError, match="after suggestions were made"):
+        searcher.set_candidates(grid_pool(4))
+
+
+def test_suggested_configs_are_pool_rows_with_plain_python_values():
+    pool = grid_pool()
+    config = make(pool).suggest("t0")
+    index = config.pop(CANDIDATE_INDEX_KEY)
+    assert type(index) is int and type(config["layers"]) is int and type(config["x"]) is float
+    assert config == {"x": pool.x[index], "layers": pool.layers[index]}
+
+
+# --- phases and pool bookkeeping ---------------------------------------------------------------
+
+
+def test_random_phase_then_model_phase(monkeypatch):
+    searcher = make(num_initial=4)
+    model_calls = []
+    original = PoolMultiObjectiveSearch._model_choice
+    monkeypatch.setattr(
+        PoolMultiObjectiveSearch,
+        "_model_choice",
+        lambda self, available: model_calls.append(len(self._observations)) or original(self, available),
+    )
+    drive(searcher, trade_off, 6)
+    assert model_calls == [4, 5]
+
+
+def test_model_phase_goes_for_the_optimum_of_a_single_objective():
+    # score = x, maximised: once four low candidates are known the model must go for high x.
+    pool = grid_pool(30)
+    searcher = PoolMultiObjectiveSearch(pool, metric="score", mode="max", num_initial=4, seed=0)
+    low = pool.index[pool.x < 0.4].tolist()
+    searcher._rng = np.random.default_rng(0)
+    for step, index in enumerate(low[:4]):
+        searcher._pending[f"seed{step}"] = index
+        searcher._num_suggested += 1
+        searcher.on_trial_complete(f"seed{step}", {"score": pool.x[index]})
+    config = searcher.suggest("next")
+    assert config["x"] > 0.8
+
+
+def test_never_repeats_a_candidate_and_finishes_when_the_pool_is_exhausted():
+    searcher = make()
+    chosen = drive(searcher, trade_off, 20)
+    assert sorted(chosen) == list(range(12))
+    assert searcher.suggest("extra") == Searcher.FINISHED
+
+
+def test_pending_candidates_are_not_suggested_again_in_either_phase():
+    searcher = make()
+    drive(searcher, trade_off, 4)  # past num_initial=3
+    first, second = searcher.suggest("p1"), searcher.suggest("p2")
+    assert first[CANDIDATE_INDEX_KEY] != second[CANDIDATE_INDEX_KEY]
+    random_phase = make(num_initial=10)
+    indices = {random_phase.suggest(f"r{i}")[CANDIDATE_INDEX_KEY] for i in range(12)}
+    assert indices == set(range(12))
+    assert random_phase.suggest("r12") == Searcher.FINISHED
+
+
+def test_max_concurrent_limits_pending_trials():
+    searcher = make(max_concurrent=2)
+    assert searcher.suggest("a") is not None and searcher.suggest("b") is not None
+    assert searcher.suggest("c") is None
+    searcher.on_trial_complete("a", trade_off(searcher.config_of(searcher._pending["a"])))
+    assert isinstance(searcher.suggest("c"), dict)
+    assert searcher.set_max_concurrency(3) is True
+    assert isinstance(searcher.suggest("d"), dict)
+    with pytest.raises(ValueError, match="max_concurrent=-1"):
+        searcher.set_max_concurrency(-1)
+
+
+# --- failures ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("result", "error", "logged"),
+    [
+        (None, True, "failed"),
+        (None, False, "failed"),
+        ({"loss": 0.1}, False, "reported score=None"),
+        ({"loss": float("nan"), "score": 1.0}, False, "reported loss=nan"),
+        ({"loss": 0.1, "score": float("inf")}, False, "reported score=inf"),
+        ({"loss": "n/a", "score": 1.0}, False, "reported loss='n/a'"),
+    ],
+)
+def test_failed_trials_count_as_evaluated_but_not_as_training_data(result, error, logged, caplog):
+    searcher = make(pool=grid_pool(3))
+    config = searcher.suggest("bad")
+    with caplog.at_level(logging.WARNING, logger="searchers.pool_multi_objective"):
+        searcher.on_trial_complete("bad", result, error=error)
+    assert "trial 'bad'" in caplog.text and logged in caplog.text
+    assert searcher.evaluated_indices == []
+    rest = drive(searcher, trade_off, 5)
+    assert config[CANDIDATE_INDEX_KEY] not in rest and len(rest) == 2
+    assert searcher.suggest("after") == Searcher.FINISHED
+
+
+def test_completion_of_an_unknown_trial_is_ignored_with_a_warning(caplog):
+    searcher = make()
+    with caplog.at_level(logging.WARNING, logger="searchers.pool_multi_objective"):
+        searcher.on_trial_complete("ghost", {"loss": 1.0, "score": 1.0})
+    assert "unknown trial 'ghost'" in caplog.text and searcher.evaluated_indices == []
+
+
+def test_on_trial_result_is_ignored():
+    searcher = make()
+    config = searcher.suggest("t")
+    searcher.on_trial_result("t", trade_off(config))
+    assert searcher.evaluated_indices == [] and "t" in searcher._pending
+
+
+def test_model_failure_falls_back_to_a_random_candidate(monkeypatch, caplog):
+    searcher = make()
+    drive(searcher, trade_off, 3)
+
+    def broken_fit(*args, **kwargs):
+        raise RuntimeError("not positive definite")
+
+    monkeypatch.setattr(PoolMultiObjectiveSearch, "_fit", broken_fit)
+    with caplog.at_level(logging.WARNING, logger="searchers.pool_multi_objective"):
+        config = searcher.suggest("t3")
+    assert "not positive definite" in caplog.text
+    assert config[CANDIDATE_INDEX_KEY] not in searcher.evaluated_indices
+
+
+# --- save / restore ----------------------------------------------------------------------------
+
+
+def test_save_and_restore_continue_identically(tmp_path):
+    original = make(pool=grid_pool(16))
+    drive(original, trade_off, 5)
+    pending = original.suggest("pending")
+    original.save(str(tmp_path / "state.pkl"))
+
+    restored = PoolMultiObjectiveSearch(seed=123)
+    restored.restore(str(tmp_path / "state.pkl"))
+    assert restored.metric == METRICS and restored._pending == {"pending": pending[CANDIDATE_INDEX_KEY]}
+    for searcher in (original, restored):
+        searcher.on_trial_complete("pending", trade_off(pending))
+    # Both the model phase and, after a forced random choice, the random stream must agree.
+    assert drive(restored, trade_off, 6, "n") == drive(original, trade_off, 6, "n")
+    assert restored._rng.random() == original._rng.random()
+
+
+# --- quality -----------------------------------------------------------------------------------
+
+
+def _iterations_to_find_all(order: list[int], targets: set[int]) -> int:
+    found = set()
+    for iteration, index in enumerate(order, start=1):
+        found |= {index} & targets
+        if found == targets:
+            return iteration
+    return len(order) + 1
+
+
+def test_finds_the_whole_pareto_front_much_sooner_than_random_search():
+    pool_rng = np.random.default_rng(7)
+    points = pool_rng.uniform(size=(200, 3))
+    # Two smooth conflicting objectives: distance to two opposite corners' neighbourhoods.
+    loss = ((points - [0.2, 0.3, 0.2]) ** 2).sum(axis=1)
+    score = -((points - [0.8, 0.7, 0.6]) ** 2).sum(axis=1)
+    values = torch.tensor(np.stack([-loss, score], axis=1))
+    targets = set(np.flatnonzero(is_non_dominated(values).numpy()).tolist())
+    candidates = pd.DataFrame(points, columns=["a", "b", "c"])
+
+    def objective(config: dict) -> dict:
+        index = config[CANDIDATE_INDEX_KEY]
+        return {"loss": loss[index], "score": score[index]}
+
+    searched, random = [], []
+    for seed in range(3):
+        searcher = PoolMultiObjectiveSearch(
+            candidates, features=points, metric=METRICS, mode=MODES, num_initial=10, seed=seed
+        )
+        order = drive(searcher, objective, 200)
+        searched.append(_iterations_to_find_all(order, targets))
+        random.append(_iterations_to_find_all(np.random.default_rng(seed).permutation(200).tolist(), targets))
+    assert len(targets) >= 5
+    assert np.mean(searched) < 0.5 * np.mean(random), (searched, random)
