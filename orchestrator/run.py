@@ -9,12 +9,14 @@ continues an interrupted experiment from that directory with ``Tuner.restore``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pandas as pd
 
@@ -26,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 SPEC_FILENAME = "experiment.yaml"
 CONFIG_PREFIX = "config/"
+_STRICT_METRIC_ENV = "TUNE_DISABLE_STRICT_METRIC_CHECKING"
 
 
 @dataclass
@@ -76,7 +79,8 @@ def run(experiment: Experiment, *, resume: bool = False) -> ExperimentResult:
     experiment_dir.mkdir(parents=True, exist_ok=True)
     _try_save_spec(experiment, experiment_dir)
 
-    grid = tuner.fit()
+    with _lenient_metric_checking():
+        grid = tuner.fit()
     frame = results_frame(grid, experiment)
     return _finish(experiment, frame, experiment_dir)
 
@@ -229,6 +233,21 @@ def _status(result: Any, row: dict, experiment: Experiment) -> str:
         if progress is not None and progress < spec.max_t:
             return "stopped"
     return "completed"
+
+
+@contextlib.contextmanager
+def _lenient_metric_checking() -> Iterator[None]:
+    # Tune ends the whole experiment when a result lacks a metric the searcher names; here a
+    # trial that omits an objective is recorded as failed by the searcher instead.
+    previous = os.environ.get(_STRICT_METRIC_ENV)
+    os.environ[_STRICT_METRIC_ENV] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(_STRICT_METRIC_ENV, None)
+        else:
+            os.environ[_STRICT_METRIC_ENV] = previous
 
 
 def _try_save_spec(experiment: Experiment, experiment_dir: Path) -> None:
