@@ -28,10 +28,10 @@ from botorch.acquisition.multi_objective.logei import (
     qLogNoisyExpectedHypervolumeImprovement,
 )
 from botorch.fit import fit_gpytorch_mll
-from botorch.models import ModelListGP, SingleTaskGP
+from botorch.models import SingleTaskGP
 from botorch.models.transforms.outcome import Standardize
 from botorch.sampling import SobolQMCNormalSampler
-from gpytorch.mlls import ExactMarginalLogLikelihood, SumMarginalLogLikelihood
+from gpytorch.mlls import ExactMarginalLogLikelihood
 from ray.tune.search import Searcher
 
 logger = logging.getLogger(__name__)
@@ -281,7 +281,8 @@ class PoolMultiObjectiveSearch(Searcher):
 
     def config_of(self, index: int) -> dict:
         """The config of candidate ``index`` (row position) as plain Python values."""
-        row = self._candidates.iloc[index]
+        # One-row frame, not ``iloc[index]``: a row Series would upcast ints to a shared float dtype.
+        row = self._candidates.iloc[[index]].to_dict("records")[0]
         config = {name: _python_value(value) for name, value in row.items()}
         config[CANDIDATE_INDEX_KEY] = int(index)
         return config
@@ -334,13 +335,10 @@ class PoolMultiObjectiveSearch(Searcher):
     def _fit(self, train_x: torch.Tensor, train_y: torch.Tensor, key: tuple[int, ...]) -> Any:
         if self._fitted is not None and self._fitted[0] == key:
             return self._fitted[1]
-        models = [
-            SingleTaskGP(train_x, train_y[:, [j]], outcome_transform=Standardize(m=1))
-            for j in range(train_y.shape[1])
-        ]
-        model = ModelListGP(*models) if len(models) > 1 else models[0]
-        mll_class = SumMarginalLogLikelihood if len(models) > 1 else ExactMarginalLogLikelihood
-        mll = mll_class(model.likelihood, model)
+        # A multi-output SingleTaskGP is a batch of independent GPs, one per objective with its
+        # own hyperparameters (the same model as a ModelListGP of SingleTaskGPs), fitted in one go.
+        model = SingleTaskGP(train_x, train_y, outcome_transform=Standardize(m=train_y.shape[1]))
+        mll = ExactMarginalLogLikelihood(model.likelihood, model)
         # Seeded so that a restored searcher refits the very same model.
         with torch.random.fork_rng(), warnings.catch_warnings():
             warnings.simplefilter("ignore")

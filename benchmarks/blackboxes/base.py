@@ -171,5 +171,17 @@ class Blackbox(ABC):
         """Smallest fidelity at which candidate ``index`` (or any config) reports final values."""
         return None if self.fidelity is None else self.fidelity.max
 
+    def intermediate_metric(self) -> tuple[str, str] | None:
+        """``(name, mode)`` of a metric reported at every fidelity step, for early stopping.
+
+        The default is the first objective, which surrogates report at any fidelity; tables
+        that record fewer metrics at partial fidelities override this. ``None`` without a
+        fidelity: there is nothing to stop early.
+        """
+        if self.fidelity is None:
+            return None
+        name, mode = next(iter(self.objectives.items()))
+        return name, mode
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(instance={self.instance!r}, objectives={self.objectives})"

@@ -251,6 +251,10 @@ class NMTBlackbox(Blackbox):
         length = self.curve_length(index)
         return float(length) if length else self.fidelity.min
 
+    def intermediate_metric(self) -> tuple[str, str] | None:
+        """``("ppl", "min")``: dev perplexity is the only metric recorded at every checkpoint."""
+        return None if self.fidelity is None else ("ppl", OBJECTIVES["ppl"][1])
+
     def learning_curve(self, index: int) -> list[dict[str, float]] | None:
         """Per checkpoint: raw dev ``ppl``, ``best_ppl`` so far and the ``cost`` to get there."""
         curve = self._curves[self._check_index(index)]

@@ -1,0 +1,194 @@
+"""Command line of the benchmark harness: ``python -m benchmarks {methods,run,report}``.
+
+Examples:
+    python -m benchmarks methods
+    python -m benchmarks run --benchmark nmthpo --data ../shared/benchmarks --instance zh-en \\
+        --method random,pool-mobo --budget 200 --seeds 10 --workers 4 --out results.csv
+    python -m benchmarks run --benchmark yahpo:rbv2_xgboost --data ../shared/benchmarks \\
+        --instance 16 --method random,asha --budget 100 --seeds 3
+    python -m benchmarks report --data ../shared/benchmarks --out benchmarks/results --seeds-for ax-mobo=2
+
+``run`` prints a table and, as its last line, one JSON object with the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmarks.runner import (
+    benchmark_summary,
+    load_blackbox,
+    parse_methods,
+    run_methods,
+    summary_table,
+)
+from orchestrator.methods import describe_methods
+
+__all__ = ["main", "parse_overrides"]
+
+
+def parse_overrides(values: Sequence[str] | None, flag: str) -> dict[str, int]:
+    """``["ax-mobo=2", "tpe=5,random=3"]`` -> ``{"ax-mobo": 2, "tpe": 5, "random": 3}``.
+
+    Raises:
+        ValueError: naming ``flag`` when an item is not ``NAME=INTEGER``.
+    """
+    overrides: dict[str, int] = {}
+    for value in values or []:
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            name, sep, number = item.partition("=")
+            if not sep or not name.strip() or not number.strip().isdigit():
+                raise ValueError(f"{flag} {item!r} must look like NAME=INTEGER, e.g. {flag} ax-mobo=2.")
+            overrides[name.strip()] = int(number)
+    if overrides:
+        parse_methods(list(overrides))  # an unknown name fails here, listing the registry
+    return overrides
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with NaN/inf as ``None`` and NumPy scalars as Python numbers (strict JSON)."""
+    if isinstance(value, dict):
+        return {str(key): json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(item) for item in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _check_data_dir(data: str | None) -> Path:
+    if not data:
+        raise ValueError("--data DIR is required: the folder holding the benchmark data (e.g. ../shared/benchmarks).")
+    path = Path(data)
+    if not path.is_dir():
+        raise ValueError(f"--data {data!r} is not a directory; pass the folder holding the benchmark data.")
+    return path
+
+
+def _add_override_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seeds-for", action="append", metavar="NAME=N",
+                        help="per-method seed count, e.g. ax-mobo=2 (repeatable or comma-separated)")
+    parser.add_argument("--budget-for", action="append", metavar="NAME=N",
+                        help="per-method trial budget, e.g. ax-mobo=50 (repeatable or comma-separated)")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("methods", help="list the registered search methods")
+
+    run = commands.add_parser("run", help="run methods on one benchmark instance in the simulated cluster")
+    run.add_argument("--benchmark", required=True, help="'nmthpo' or 'yahpo:<scenario>' (e.g. yahpo:rbv2_xgboost)")
+    run.add_argument("--data", metavar="DIR", help="folder holding the benchmark data (required)")
+    run.add_argument("--instance", required=True, help="language pair (nmthpo) or dataset id (yahpo)")
+    run.add_argument("--method", "--methods", dest="methods", required=True, help="NAME[,NAME...]")
+    run.add_argument("--budget", type=int, default=200, help="trials per run (capped at the pool size)")
+    run.add_argument("--seeds", type=int, default=10, help="runs per method, seeds 0..N-1")
+    run.add_argument("--workers", type=int, default=4, help="simulated concurrent trials")
+    run.add_argument("--objectives", help="comma-separated objective names (default: the benchmark's)")
+    run.add_argument("--out", metavar="CSV", help="write every trial of every run (with method and seed columns)")
+    _add_override_flags(run)
+
+    report = commands.add_parser("report", help="regenerate the markdown report and plots")
+    report.add_argument("--data", metavar="DIR", help="folder holding nmthpo/ and yahpo/ (required)")
+    report.add_argument("--out", default="benchmarks/results", help="output folder (default benchmarks/results)")
+    report.add_argument("--seeds", type=int, default=10, help="runs per method, seeds 0..N-1")
+    report.add_argument("--budget", type=int, default=200, help="trials per run (capped at the pool size)")
+    report.add_argument("--workers", type=int, default=4, help="simulated concurrent trials")
+    report.add_argument("--methods", help="methods for both sections (overrides the defaults)")
+    report.add_argument("--nmt-methods", help="methods for the NMT section")
+    report.add_argument("--yahpo-methods", help="methods for the YAHPO section")
+    report.add_argument("--sections", default="nmthpo,yahpo", help="sections to run (default nmthpo,yahpo)")
+    report.add_argument("--nmt-instances", help="language pairs (default: every pair in --data)")
+    report.add_argument("--yahpo-scenarios", help="scenarios (default: every one in DEV_INSTANCES.json)")
+    _add_override_flags(report)
+    return parser
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _run(args: argparse.Namespace) -> int:
+    data_dir = _check_data_dir(args.data)
+    methods = parse_methods(args.methods)
+    seeds_for = parse_overrides(args.seeds_for, "--seeds-for")
+    budget_for = parse_overrides(args.budget_for, "--budget-for")
+    blackbox = load_blackbox(args.benchmark, data_dir, args.instance, args.objectives)
+    histories = run_methods(
+        blackbox, methods, budget=args.budget, seeds=args.seeds, workers=args.workers,
+        seeds_for=seeds_for, budget_for=budget_for, progress=_progress,
+    )
+    summary = benchmark_summary(blackbox, histories, budget=args.budget, workers=args.workers)
+    if args.out:
+        frames = [h.assign(method=name, seed=h.attrs["seed"]) for name, runs in histories.items() for h in runs]
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        pd.concat(frames, ignore_index=True).to_csv(args.out, index=False)
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(summary_table(summary).to_string(index=False))
+    expected = summary["random_expected"]
+    if expected is not None:
+        measured = summary["methods"].get("random")
+        measured_text = "" if measured is None else (
+            f"; measured random: found {measured['found_at_budget']:.2f}, iterations to all "
+            + ("-" if measured["iterations_to_all"] is None else f"{measured['iterations_to_all']:.1f}")
+        )
+        print(f"random search expected (k={summary['pareto_size']} of n={summary['pool_size']}): found "
+              f"{expected['found_at_budget']:.2f} at budget {summary['budget']}, iterations to all "
+              f"k*(n+1)/(k+1) = {expected['iterations_to_all']:.2f}{measured_text}")
+    print(json.dumps(json_ready(summary), allow_nan=False))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from benchmarks.report import write_report
+
+    data_dir = _check_data_dir(args.data)
+    split = lambda text: None if text is None else [p.strip() for p in text.split(",") if p.strip()]  # noqa: E731
+    write_report(
+        data_dir,
+        args.out,
+        seeds=args.seeds,
+        budget=args.budget,
+        workers=args.workers,
+        methods=split(args.methods),
+        nmt_methods=split(args.nmt_methods),
+        yahpo_methods=split(args.yahpo_methods),
+        sections=split(args.sections),
+        nmt_instances=split(args.nmt_instances),
+        yahpo_scenarios=split(args.yahpo_scenarios),
+        seeds_for=parse_overrides(args.seeds_for, "--seeds-for"),
+        budget_for=parse_overrides(args.budget_for, "--budget-for"),
+        command=" ".join(["python -m benchmarks", *args.argv]),
+        progress=_progress,
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (2 for a usage error, with the reason on stderr)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _build_parser().parse_args(argv)
+    args.argv = argv
+    try:
+        if args.command == "methods":
+            descriptions = describe_methods()
+            width = max(map(len, descriptions))
+            for name, description in descriptions.items():
+                print(f"{name:<{width}}  {description}")
+            return 0
+        return _run(args) if args.command == "run" else _report(args)
+    except (ValueError, FileNotFoundError, KeyError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"error: {message}", file=sys.stderr)
+        return 2
