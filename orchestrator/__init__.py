@@ -6,43 +6,34 @@ Example:
     >>> result = run(load_experiment("examples/digits.yaml"))  # doctest: +SKIP
     >>> result.pareto  # doctest: +SKIP
 
-Ray is imported only by :mod:`orchestrator.run` (``run``, ``report``), so specs and result
-tables work without starting it.
+Names are imported on first use (PEP 562), so ``python -m orchestrator --help`` and spec
+validation load neither Ray nor PyTorch; ``orchestrator.run`` (``run``, ``report``) starts Ray.
 """
 
-from orchestrator.results import (
-    format_pareto_table,
-    hypervolume,
-    hypervolume_trace,
-    load_results,
-    pareto_front,
-    save_results,
-)
-from orchestrator.spec import (
-    Budget,
-    Experiment,
-    Objective,
-    Resources,
-    SchedulerSpec,
-    SpecError,
-    load_experiment,
-    save_experiment,
-)
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "Budget": "orchestrator.spec",
+    "Experiment": "orchestrator.spec",
+    "Objective": "orchestrator.spec",
+    "Resources": "orchestrator.spec",
+    "SchedulerSpec": "orchestrator.spec",
+    "SpecError": "orchestrator.spec",
+    "load_experiment": "orchestrator.spec",
+    "save_experiment": "orchestrator.spec",
+    "format_pareto_table": "orchestrator.results",
+    "hypervolume": "orchestrator.results",
+    "hypervolume_trace": "orchestrator.results",
+    "load_results": "orchestrator.results",
+    "pareto_front": "orchestrator.results",
+    "save_results": "orchestrator.results",
+}
+
+__all__ = sorted(_EXPORTS)
 
 
-__all__ = [
-    "Budget",
-    "Experiment",
-    "Objective",
-    "Resources",
-    "SchedulerSpec",
-    "SpecError",
-    "format_pareto_table",
-    "hypervolume",
-    "hypervolume_trace",
-    "load_experiment",
-    "load_results",
-    "pareto_front",
-    "save_experiment",
-    "save_results",
-]
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'orchestrator' has no attribute {name!r}")
