@@ -30,7 +30,9 @@ def _objectives(config: dict[str, Any], rng: np.random.Generator) -> dict[str, f
     }
 
 
-def suggest_latencies(observations: int, repeats: int, acquisition_options: dict | None, seed: int = 0) -> list[float]:
+def suggest_latencies(
+    observations: int, repeats: int, acquisition_options: dict | None, seed: int = 0, torch_threads: int | None = 1
+) -> list[float]:
     """Seconds per ``suggest`` for ``repeats`` suggestions after ``observations`` completed trials."""
     from ray import tune
 
@@ -49,6 +51,7 @@ def suggest_latencies(observations: int, repeats: int, acquisition_options: dict
         mode=["max", "min", "min"],
         seed=seed,
         acquisition_options=acquisition_options,
+        torch_threads=torch_threads,
     )
     rng = np.random.default_rng(seed)
     # Observations come from quasi-random warm-start rows so both settings see the same data.
@@ -75,13 +78,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
-    default = suggest_latencies(args.observations, args.repeats, None)
-    fast = suggest_latencies(args.observations, args.repeats, FAST_OPTIONS)
-    median_default, median_fast = statistics.median(default), statistics.median(fast)
-    print(f"observations={args.observations} repeats={args.repeats}")
-    print(f"Ax defaults (20 restarts, 1024 raw samples): median suggest {median_default:.2f} s")
-    print(f"demo acquisition_options {FAST_OPTIONS}: median suggest {median_fast:.2f} s")
-    print(f"ratio default/fast: {median_default / median_fast:.2f}x")
+    import torch
+
+    print(f"observations={args.observations} repeats={args.repeats} (the first suggest of each run is Ax's centre point)")
+    rows = [
+        (f"Ax defaults, torch threads={torch.get_num_threads()}", None, None),
+        ("Ax defaults, torch threads=1 (searcher default)", None, 1),
+        (f"demo acquisition_options {FAST_OPTIONS}, threads=1", FAST_OPTIONS, 1),
+    ]
+    medians = []
+    for label, options, threads in rows:
+        median = statistics.median(suggest_latencies(args.observations, args.repeats, options, torch_threads=threads))
+        medians.append(median)
+        print(f"{label}: median suggest {median:.2f} s ({medians[0] / median:.2f}x vs first row)")
 
 
 if __name__ == "__main__":
