@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ import pandas as pd
 
 from benchmarks.runner import (
     benchmark_summary,
+    json_ready,
     load_blackbox,
     parse_methods,
     run_methods,
@@ -51,19 +52,6 @@ def parse_overrides(values: Sequence[str] | None, flag: str) -> dict[str, int]:
     if overrides:
         parse_methods(list(overrides))  # an unknown name fails here, listing the registry
     return overrides
-
-
-def json_ready(value: Any) -> Any:
-    """``value`` with NaN/inf as ``None`` and NumPy scalars as Python numbers (strict JSON)."""
-    if isinstance(value, dict):
-        return {str(key): json_ready(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(item) for item in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _check_data_dir(data: str | None) -> Path:
@@ -153,9 +141,10 @@ def _run(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from benchmarks.report import write_report
 
+    started = time.perf_counter()
     data_dir = _check_data_dir(args.data)
     split = lambda text: None if text is None else [p.strip() for p in text.split(",") if p.strip()]  # noqa: E731
-    write_report(
+    paths = write_report(
         data_dir,
         args.out,
         seeds=args.seeds,
@@ -172,6 +161,8 @@ def _report(args: argparse.Namespace) -> int:
         command=" ".join(["python -m benchmarks", *args.argv]),
         progress=_progress,
     )
+    print(f"report: {len(paths)} files in {args.out}: {', '.join(sorted(p.name for p in paths.values()))}")
+    print(f"report total wall time: {time.perf_counter() - started:.1f} s")
     return 0
 
 

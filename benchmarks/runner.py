@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -31,6 +32,7 @@ from benchmarks.metrics import (
     hypervolume_curve,
     iterations_to_all,
     known_hypervolume,
+    normalise_objectives,
     pareto_found_curve,
 )
 from benchmarks.simulator import SimulatedCluster
@@ -40,6 +42,7 @@ __all__ = [
     "benchmark_summary",
     "effective_budget",
     "history_curves",
+    "json_ready",
     "load_blackbox",
     "parse_methods",
     "random_expectation",
@@ -174,12 +177,20 @@ def history_curves(history: pd.DataFrame, blackbox: Any) -> pd.DataFrame:
         curves["pareto_found"] = pareto_found_curve(history, blackbox)
     else:
         curves["pareto_found"] = np.nan
-    bounds = blackbox.objective_bounds() if callable(getattr(blackbox, "objective_bounds", None)) else None
-    curves["hypervolume"] = hypervolume_curve(history, blackbox) if bounds is not None else np.nan
     objective, mode = next(iter(blackbox.objectives.items()))
     full_only = pd.DataFrame({objective: pd.to_numeric(history[objective], errors="coerce")})
     full_only.loc[~full_evaluation_mask(history, blackbox), objective] = np.nan
     curves["best_value"] = best_value_curve(full_only, objective, mode)
+    bounds = blackbox.objective_bounds() if callable(getattr(blackbox, "objective_bounds", None)) else None
+    if bounds is None or not len(history):
+        curves["hypervolume"] = np.nan
+    elif len(blackbox.objectives) == 1:
+        # One objective: the dominated length from the worst bound is the normalised best value
+        # (BoTorch's box decompositions need two or more objectives).
+        best = curves["best_value"].to_numpy(dtype=float)
+        curves["hypervolume"] = np.where(np.isnan(best), 0.0, normalise_objectives(np.nan_to_num(best), blackbox)[:, 0])
+    else:
+        curves["hypervolume"] = hypervolume_curve(history, blackbox)
     return curves
 
 
@@ -205,6 +216,7 @@ def _per_seed(history: pd.DataFrame, blackbox: Any) -> dict[str, Any]:
         "cost": 0.0 if last is None else float(last["cost"]),
         "makespan": float(pd.to_numeric(history["end_time"], errors="coerce").max()) if len(history) else 0.0,
         "trials": len(history),
+        "stopped": int((history["status"] == "stopped").sum()) if "status" in history else 0,
         "wall_s": float(history.attrs.get("wall_s", float("nan"))),
     }
 
@@ -216,7 +228,8 @@ def summarize(histories: Sequence[pd.DataFrame], blackbox: Any) -> dict[str, Any
     unless every seed found the whole front; ``iterations_to_all_reached`` counts the seeds that
     did), ``final_hypervolume`` (normalised, in [0, 1]), ``best_value`` (single objective only),
     ``cost`` (simulated compute summed over trials), ``makespan`` (simulated wall time),
-    ``trials``, ``wall_s`` (real seconds per run), plus ``seeds``, ``budget`` and ``pool_mode``.
+    ``trials``, ``stopped`` (trials stopped early), ``wall_s`` (real seconds per run), plus
+    ``seeds``, ``seed_values``, ``budget`` and ``pool_mode``.
     """
     if not histories:
         raise ValueError("histories is empty; pass one history per seed.")
@@ -305,6 +318,19 @@ def benchmark_summary(
         "known_hypervolume": known_hypervolume(blackbox) if bounds is not None else None,
         "methods": {name: summarize(runs, blackbox) for name, runs in histories.items()},
     }
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with NaN/inf as ``None`` and NumPy scalars as Python numbers (strict JSON)."""
+    if isinstance(value, Mapping):
+        return {str(key): json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _format(mean: float | None, std: float | None, digits: int) -> str:

@@ -1,0 +1,286 @@
+"""Tests for benchmarks.runner: one method on one blackbox, summaries over seeds, whole benchmarks.
+
+Most tests run on small synthetic NMT-format tables (the real ``NMTBlackbox`` code path) and a
+synthetic single-objective surrogate; the tests on the shared data skip when it is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks import runner
+from benchmarks.blackboxes import NMTBlackbox, make_blackbox
+from benchmarks.blackboxes.base import Fidelity
+from benchmarks.runner import (
+    benchmark_summary,
+    effective_budget,
+    history_curves,
+    json_ready,
+    parse_methods,
+    random_expectation,
+    run_benchmark,
+    run_method,
+    scheduler_metric,
+    summarize,
+    summary_table,
+)
+from orchestrator.methods import method_names
+from tests.benchmarks.synthetic_tables import Quadratic, write_nmt_tables
+
+DATA_DIR = Path(os.environ.get(
+    "TUNE_ORCHESTRATOR_BENCHMARKS", Path(__file__).resolve().parents[3] / "shared" / "benchmarks"
+))
+needs_data = pytest.mark.skipif(
+    not (DATA_DIR / "nmthpo").is_dir(),
+    reason=f"benchmark data not found at {DATA_DIR} (set TUNE_ORCHESTRATOR_BENCHMARKS)",
+)
+PAIR = "qq-zz"
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory) -> Path:
+    return write_nmt_tables(tmp_path_factory.mktemp("tables"), PAIR, rows=40)
+
+
+@pytest.fixture(scope="module")
+def nmt(tables) -> NMTBlackbox:
+    return make_blackbox("nmthpo", tables, PAIR)
+
+
+# ----------------------------------------------------------------------------- run_method
+def test_run_method_history_counts_trials_and_records_pool_mode(nmt):
+    history = run_method(nmt, "random", budget=15, seed=0, workers=3)
+    assert len(history) == 15
+    assert history.attrs["pool_mode"] == "nearest"
+    assert history.attrs["method"] == "random" and history.attrs["seed"] == 0 and history.attrs["budget"] == 15
+    assert history["candidate_index"].nunique() == 15
+    assert history.attrs["wall_s"] >= 0
+
+
+def test_budget_is_capped_at_the_pool_size(nmt):
+    assert effective_budget(nmt, 500) == 40
+    assert effective_budget(nmt, 7) == 7
+    assert effective_budget(Quadratic(), 500) == 500
+    history = run_method(nmt, "random", budget=500, seed=1, workers=4)
+    assert len(history) == 40 and history.attrs["budget"] == 40
+
+
+def test_same_seed_same_history_other_seed_differs(nmt):
+    first = run_method(nmt, "random", budget=10, seed=3, workers=2)
+    again = run_method(nmt, "random", budget=10, seed=3, workers=2)
+    other = run_method(nmt, "random", budget=10, seed=4, workers=2)
+    assert first["candidate_index"].tolist() == again["candidate_index"].tolist()
+    assert first["candidate_index"].tolist() != other["candidate_index"].tolist()
+
+
+def test_scheduler_methods_stop_trials_early_on_the_intermediate_metric(nmt):
+    assert scheduler_metric(nmt) == ("ppl", "min")
+    history = run_method(nmt, "asha", budget=30, seed=0, workers=4)
+    assert len(history) == 30
+    assert (history["status"] == "stopped").any()
+    assert history.loc[history["status"] == "stopped", "bleu"].isna().all()  # only ppl before the end
+
+
+def test_scheduler_metric_defaults_to_the_first_objective_without_a_declaration():
+    class Plain:  # duck-typed: no intermediate_metric()
+        objectives = {"acc": "max", "size": "min"}
+        fidelity = Fidelity("epoch", 1, 3, "epoch", [1.0, 2.0, 3.0])
+
+    assert scheduler_metric(Plain()) == ("acc", "max")
+    assert Quadratic().intermediate_metric() == ("loss", "min")  # Blackbox's default
+    assert Quadratic(with_fidelity=False).intermediate_metric() is None
+    assert scheduler_metric(Quadratic()) == ("loss", "min")
+    history = run_method(Quadratic(), "asha", budget=20, seed=0, workers=2)
+    assert history.attrs["pool_mode"] == "off" and (history["status"] == "stopped").any()
+
+
+def test_scheduler_method_without_fidelity_fails_clearly(tmp_path):
+    blackbox = make_blackbox("nmthpo", write_nmt_tables(tmp_path, PAIR, rows=12, curves=False), PAIR)
+    assert blackbox.fidelity is None
+    with pytest.raises(ValueError, match="'asha' stops trials early and needs a blackbox with a fidelity"):
+        run_method(blackbox, "asha", budget=5, seed=0)
+    with pytest.raises(ValueError, match="no fidelity"):
+        scheduler_metric(blackbox)
+
+
+def test_pool_searcher_on_a_surrogate_fails_clearly():
+    with pytest.raises(ValueError, match="has no candidate pool"):
+        run_method(Quadratic(), "pool-mobo", budget=3, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [("budget", 0), ("budget", 2.5), ("workers", 0), ("workers", True), ("seed", -1), ("seed", "1")],
+)
+def test_run_method_rejects_bad_arguments_naming_them(nmt, argument, value):
+    arguments = {"budget": 5, "seed": 0, "workers": 2, argument: value}
+    with pytest.raises(ValueError, match=f"{argument}="):
+        run_method(nmt, "random", **arguments)
+
+
+def test_unknown_method_error_lists_registered_names(nmt):
+    with pytest.raises(ValueError, match="registered") as error:
+        run_method(nmt, "bayes-magic", budget=5, seed=0)
+    assert all(name in str(error.value) for name in method_names())
+
+
+def test_parse_methods_accepts_lists_and_commas_and_rejects_bad_input():
+    assert parse_methods("random, tpe") == ["random", "tpe"]
+    assert parse_methods(["asha"]) == ["asha"]
+    with pytest.raises(ValueError, match="empty"):
+        parse_methods(" , ")
+    with pytest.raises(ValueError, match="more than once"):
+        parse_methods("random,random")
+    with pytest.raises(ValueError, match="Unknown method 'nope'"):
+        parse_methods("random,nope")
+
+
+# ----------------------------------------------------------------------------- summaries
+def _history(indices: list[int], blackbox: NMTBlackbox, seed: int) -> pd.DataFrame:
+    """A hand-made history evaluating ``indices`` fully, in that order."""
+    values = blackbox.candidate_objectives().iloc[indices].reset_index(drop=True)
+    history = values.assign(candidate_index=indices, cost=1.0, end_time=np.arange(1.0, len(indices) + 1),
+                            status="completed")
+    history.attrs.update(seed=seed, budget=len(indices), pool_mode="nearest", wall_s=0.5)
+    return history
+
+
+def test_iterations_to_all_is_null_unless_every_seed_found_the_whole_front(nmt):
+    pareto = nmt.known_pareto_indices()
+    others = [i for i in range(40) if i not in pareto]
+    found_all = _history(others[:3] + pareto + others[3:5], nmt, seed=0)  # all found at 3 + k
+    found_one = _history(others[:6] + pareto[:1], nmt, seed=1)
+    k = len(pareto)
+
+    both = summarize([found_all, found_one], nmt)
+    assert both["iterations_to_all"] is None and both["iterations_to_all_std"] is None
+    assert both["iterations_to_all_reached"] == 1
+    assert both["found_at_budget"] == pytest.approx((k + 1) / 2)
+    assert both["seeds"] == 2 and both["seed_values"] == [0, 1] and both["pool_mode"] == "nearest"
+
+    alone = summarize([found_all, found_all], nmt)
+    assert alone["iterations_to_all"] == 3 + k and alone["iterations_to_all_std"] == 0.0
+    assert alone["found_at_budget"] == k and alone["found_at_budget_std"] == 0.0
+    assert alone["cost"] == len(found_all) and alone["best_value"] is None  # two objectives
+    assert alone["final_hypervolume"] == pytest.approx(benchmark_summary(nmt, {}, budget=5, workers=1)
+                                                       ["known_hypervolume"])
+
+
+def test_summarize_needs_histories(nmt):
+    with pytest.raises(ValueError, match="histories is empty"):
+        summarize([], nmt)
+
+
+def test_single_objective_summary_reports_best_value_and_hypervolume():
+    blackbox = Quadratic(with_fidelity=False)
+    histories = [run_method(blackbox, "random", budget=12, seed=s, workers=2) for s in range(2)]
+    summary = summarize(histories, blackbox)
+    best = [h["loss"].min() for h in histories]
+    assert summary["best_value"] == pytest.approx(np.mean(best))
+    assert summary["best_value_std"] == pytest.approx(np.std(best, ddof=1))
+    low, high = blackbox.objective_bounds()["loss"]
+    assert summary["final_hypervolume"] == pytest.approx(np.mean([(high - b) / (high - low) for b in best]))
+    assert summary["found_at_budget"] is None and summary["iterations_to_all"] is None
+    assert summary["pool_mode"] == "off" and summary["cost"] == pytest.approx(12 * 18.0)
+
+
+def test_history_curves_are_cumulative(nmt):
+    history = run_method(nmt, "random", budget=12, seed=0, workers=2)
+    curves = history_curves(history, nmt)
+    assert list(curves.columns) == ["iteration", "cost", "pareto_found", "best_value", "hypervolume"]
+    assert curves["iteration"].tolist() == list(range(1, 13))
+    for column in ("cost", "pareto_found", "hypervolume", "best_value"):
+        assert curves[column].is_monotonic_increasing
+    assert curves["cost"].iloc[-1] == pytest.approx(history["cost"].sum())
+
+
+def test_random_expectation_matches_the_closed_forms(nmt):
+    n, k = 40, len(nmt.known_pareto_indices())
+    expected = random_expectation(nmt, 10)
+    assert expected == {"found_at_budget": pytest.approx(k * 10 / n),
+                        "iterations_to_all": pytest.approx(k * (n + 1) / (k + 1))}
+    assert random_expectation(nmt, 1000)["found_at_budget"] == pytest.approx(k)
+    assert random_expectation(Quadratic(), 10) is None  # no pool, no known front
+
+
+def test_json_ready_makes_strict_json():
+    value = {"a": float("nan"), "b": [np.float64(1.5), np.int64(2), float("inf")], 3: None}
+    assert json.dumps(json_ready(value), allow_nan=False) == '{"a": null, "b": [1.5, 2, null], "3": null}'
+
+
+# ----------------------------------------------------------------------------- run_benchmark
+def test_run_benchmark_table_and_summary(tables):
+    table, summary = run_benchmark("nmthpo", tables, PAIR, "random,asha", budget=10, seeds=2, workers=2,
+                                   seeds_for={"asha": 1})
+    assert table["method"].tolist() == ["random", "asha", "random (expected)"]
+    assert summary["benchmark"] == "nmthpo" and summary["instance"] == PAIR and summary["budget"] == 10
+    assert summary["methods"]["random"]["seeds"] == 2 and summary["methods"]["asha"]["seeds"] == 1
+    assert summary["pool_size"] == 40 and summary["pareto_size"] == len(make_blackbox("nmthpo", tables, PAIR)
+                                                                         .known_pareto_indices())
+    assert json.loads(json.dumps(json_ready(summary), allow_nan=False))["methods"].keys() == {"random", "asha"}
+
+
+def test_run_benchmark_rejects_bad_inputs(tables, tmp_path):
+    with pytest.raises(FileNotFoundError, match="data_dir="):
+        run_benchmark("nmthpo", tmp_path / "absent", PAIR, "random", budget=5, seeds=1)
+    with pytest.raises(ValueError, match="registered"):
+        run_benchmark("nmthpo", tables, PAIR, "random,unknown", budget=5, seeds=1)
+    with pytest.raises(ValueError, match="seeds=0"):
+        run_benchmark("nmthpo", tables, PAIR, "random", budget=5, seeds=0)
+    with pytest.raises(ValueError, match=r"seeds_for\['tpe'\]"):
+        run_benchmark("nmthpo", tables, PAIR, "random", budget=5, seeds=1, seeds_for={"tpe": 0})
+
+
+def test_summary_table_says_when_not_every_seed_found_all(tables):
+    table, summary = run_benchmark("nmthpo", tables, PAIR, "random", budget=2, seeds=2)
+    assert summary["methods"]["random"]["iterations_to_all"] is None
+    assert table.loc[0, "iterations_to_all"].startswith("all found in ")
+    assert summary_table({**summary, "random_expected": None})["method"].tolist() == ["random"]
+
+
+def _copy_pair(source: Path, pair: str, target: Path, new_pair: str) -> Path:
+    """Copies one pair's tables (and its learning curves) under another pair name."""
+    folder = target / "nmthpo"
+    folder.mkdir(parents=True)
+    for suffix in (".hyps", ".hyps_scaled", ".evals", ".fronts"):
+        shutil.copy(source / "nmthpo" / f"{pair}{suffix}", folder / f"{new_pair}{suffix}")
+    records = json.loads((source / "nmthpo" / "learning_curves.json").read_text())
+    renamed = [dict(r, dataset_name=f"renamed-{new_pair}") for r in records
+               if str(r["dataset_name"]).endswith("-" + pair)]
+    (folder / "learning_curves.json").write_text(json.dumps(renamed))
+    return target
+
+
+def _comparable(summary: dict) -> dict:
+    methods = {name: {k: v for k, v in result.items() if not k.startswith("wall_s")}
+               for name, result in summary["methods"].items()}
+    return {**{k: v for k, v in summary.items() if k not in ("instance", "methods")}, "methods": methods}
+
+
+def test_results_do_not_depend_on_the_instance_name(tables, tmp_path):
+    renamed = _copy_pair(tables, PAIR, tmp_path, "ab-cd")
+    _, original = run_benchmark("nmthpo", tables, PAIR, "random,asha", budget=12, seeds=2)
+    _, copy = run_benchmark("nmthpo", renamed, "ab-cd", "random,asha", budget=12, seeds=2)
+    assert copy["instance"] == "ab-cd"
+    assert _comparable(copy) == _comparable(original)
+
+
+@needs_data
+def test_real_pair_runs_and_matches_a_renamed_copy(tmp_path):
+    pair = sorted(p.name[: -len(".evals")] for p in (DATA_DIR / "nmthpo").glob("*.evals"))[0]
+    _, original = run_benchmark("nmthpo", DATA_DIR, pair, "random,asha", budget=20, seeds=2)
+    assert original["methods"]["random"]["pool_mode"] == "nearest"
+    assert 0 < original["known_hypervolume"] <= 1
+    assert math.isclose(original["random_expected"]["found_at_budget"],
+                        original["pareto_size"] * 20 / original["pool_size"])
+    _, copy = run_benchmark("nmthpo", _copy_pair(DATA_DIR, pair, tmp_path, "xx-yy"), "xx-yy",
+                            "random,asha", budget=20, seeds=2)
+    assert _comparable(copy) == _comparable(original)
