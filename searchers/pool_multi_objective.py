@@ -3,7 +3,8 @@
 For users who choose among a fixed list of options (architectures, pretrained models, rows of a
 table of configurations) rather than a continuous search space: every suggestion is one of the
 candidates, never evaluated twice. One Gaussian process per objective is fitted on the
-candidates' feature vectors and the unevaluated candidates are ranked with BoTorch's
+candidates' feature vectors (by default to the normal scores of the objective's ranks, which keeps
+the Pareto set and tames diverged runs) and the unevaluated candidates are ranked with BoTorch's
 ``qLogNoisyExpectedHypervolumeImprovement`` (``qLogNoisyExpectedImprovement`` for a single
 objective), so the search heads for the whole Pareto front, extremes included.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import pickle
 import warnings
 from collections.abc import Sequence
@@ -34,59 +36,26 @@ from botorch.sampling import SobolQMCNormalSampler
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from ray.tune.search import Searcher
 
+from searchers._threads import torch_thread_limit
+from searchers._pool_encoding import encode_candidates, rank_normal_scores
+
+__all__ = [
+    "CANDIDATE_INDEX_KEY",
+    "PoolMultiObjectiveSearch",
+    "encode_candidates",
+    "rank_normal_scores",
+]
+
 logger = logging.getLogger(__name__)
 
 CANDIDATE_INDEX_KEY = "__candidate_index__"
 """Key of the suggested config holding the candidate's row position in the pool."""
 
-LOG_SCALE_RATIO = 100.0
-"""A positive numeric column whose max/min exceeds this is log-scaled before min-max scaling."""
-
 _MODES = ("max", "min")
+OBJECTIVE_TRANSFORMS = ("rank", "none")
 _MC_SAMPLES = 128
 _SCORING_BATCH = 512
 _MIN_TRAINING_POINTS = 2
-
-
-def encode_candidates(candidates: pd.DataFrame) -> np.ndarray:
-    r"""Feature matrix in ``[0, 1]`` for a table of candidates.
-
-    Numeric column: ``x' = (x - min) / (max - min)``, applied to ``log(x)`` when all values are
-    positive and ``max / min > 100`` (learning rates, parameter counts: their effect is
-    multiplicative). Constant columns become 0. Any other column is one-hot encoded on its
-    string form.
-
-    Args:
-        candidates: ``n`` rows, one per candidate.
-
-    Returns:
-        ``n x d`` float array.
-
-    Example:
-        >>> encode_candidates(pd.DataFrame({"lr": [1e-5, 1e-3, 1e-1], "act": ["relu", "gelu", "relu"]}))
-        array([[0. , 1. , 0. ],
-               [0.5, 0. , 1. ],
-               [1. , 1. , 0. ]])
-    """
-    blocks = []
-    for name in candidates.columns:
-        column = candidates[name]
-        if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
-            one_hot = pd.get_dummies(column.astype(str), dtype=float)
-            blocks.append(one_hot.to_numpy())
-            continue
-        values = column.to_numpy(dtype=float)
-        if not np.all(np.isfinite(values)):
-            raise ValueError(
-                f"candidates column {name!r} has missing or infinite values; fill them or "
-                "pass features= explicitly"
-            )
-        low, high = values.min(), values.max()
-        if low > 0 and high / low > LOG_SCALE_RATIO:
-            values, low, high = np.log(values), math.log(low), math.log(high)
-        scaled = (values - low) / (high - low) if high > low else np.zeros_like(values)
-        blocks.append(scaled[:, None])
-    return np.hstack(blocks) if blocks else np.zeros((len(candidates), 0))
 
 
 def _objectives(metric: Any, mode: Any) -> tuple[list[str], list[str]] | tuple[None, None]:
@@ -147,6 +116,10 @@ def _pool(candidates: Any, features: Any) -> tuple[pd.DataFrame, np.ndarray]:
     return table, np.clip(matrix, 0.0, 1.0)
 
 
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _python_value(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
@@ -155,9 +128,10 @@ class PoolMultiObjectiveSearch(Searcher):
     r"""Pick the next candidate of a finite pool by noisy expected hypervolume improvement.
 
     ``next = argmax_{x in pool \ (evaluated or pending)} qLogNEHVI(x | GP_1..GP_m, X_pending)``
-    with independent ``SingleTaskGP``s on the features, ``min`` objectives negated, and the
-    reference point at the worst observed value minus 10% of the observed range, so that the
-    extremes of the front also add hypervolume.
+    with one independent GP per objective on the features (a multi-output ``SingleTaskGP``),
+    fitted (by default) to the rank-normal scores of the results with ``min`` objectives
+    negated, and the reference point at the worst modelled value minus 10% of the modelled
+    range, so that the extremes of the front also add hypervolume.
 
     The first ``num_initial`` suggestions are drawn at random (seeded); afterwards the model
     decides once at least two results are in (with several workers, pending candidates are
@@ -177,6 +151,11 @@ class PoolMultiObjectiveSearch(Searcher):
         num_initial: Number of random suggestions before the model takes over.
         seed: Seed for the random phase and the Monte-Carlo acquisition.
         max_concurrent: Maximum number of pending candidates; ``None`` for no limit.
+        objective_transform: ``"rank"`` models each objective through the normal scores of its
+            observed ranks (``rank_normal_scores``, the copula transform of Salinas et al., 2020):
+            dominance, hence the Pareto set, is unchanged, while diverged trainings and skewed
+            metrics such as latency no longer dominate the GP fit. ``"none"`` models the raw
+            values (standardised).
 
     Example:
         >>> pool = [{"layers": l, "width": w} for l in (2, 4, 6) for w in (256, 512)]
@@ -196,13 +175,18 @@ class PoolMultiObjectiveSearch(Searcher):
         num_initial: int = 10,
         seed: int | None = None,
         max_concurrent: int | None = None,
+        objective_transform: str = "rank",
     ) -> None:
         metrics, modes = _objectives(metric, mode)
-        if isinstance(num_initial, bool) or not isinstance(num_initial, int) or num_initial < 1:
+        if not _is_integer(num_initial) or num_initial < 1:
             raise ValueError(f"num_initial={num_initial!r}: expected an integer >= 1")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        if seed is not None and not _is_integer(seed):
             raise ValueError(f"seed={seed!r}: expected an integer or None")
         self._check_max_concurrent(max_concurrent)
+        if objective_transform not in OBJECTIVE_TRANSFORMS:
+            raise ValueError(
+                f"objective_transform={objective_transform!r}: expected one of {OBJECTIVE_TRANSFORMS}"
+            )
         if candidates is None and features is not None:
             raise ValueError("features was given without candidates; pass both")
         super().__init__(metric=metrics, mode=modes)
@@ -210,11 +194,14 @@ class PoolMultiObjectiveSearch(Searcher):
         self._features: np.ndarray | None = None
         if candidates is not None:
             self._candidates, self._features = _pool(candidates, features)
-        self._num_initial = num_initial
-        self._seed = seed
+        self._num_initial = int(num_initial)
+        self._seed = None if seed is None else int(seed)
         # Without a seed, one is drawn once so that save/restore still replays the same choices.
-        self._model_seed = seed if seed is not None else int(np.random.SeedSequence().entropy % 2**31)
-        self._max_concurrent = max_concurrent
+        self._model_seed = (
+            self._seed if seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+        )
+        self._max_concurrent = None if max_concurrent is None else int(max_concurrent)
+        self._objective_transform = objective_transform
         self._rng = np.random.default_rng(seed)
         self._pending: dict[str, int] = {}
         self._observations: dict[int, list[float]] = {}
@@ -226,10 +213,12 @@ class PoolMultiObjectiveSearch(Searcher):
     def _check_max_concurrent(max_concurrent: Any) -> None:
         if max_concurrent is None:
             return
-        if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
+        if not _is_integer(max_concurrent) or max_concurrent < 1:
             raise ValueError(f"max_concurrent={max_concurrent!r}: expected an integer >= 1 or None")
 
-    def set_candidates(self, candidates: pd.DataFrame | list[dict], features: np.ndarray | None = None) -> None:
+    def set_candidates(
+        self, candidates: pd.DataFrame | list[dict], features: np.ndarray | None = None
+    ) -> None:
         """Set the pool (the simulator's pool protocol); only before the first suggestion."""
         if self._num_suggested:
             raise RuntimeError(
@@ -238,8 +227,14 @@ class PoolMultiObjectiveSearch(Searcher):
             )
         self._candidates, self._features = _pool(candidates, features)
 
-    def set_search_properties(self, metric: str | list[str] | None, mode: str | list[str] | None, config: dict, **spec: Any) -> bool:
-        """Take Tune's metric and mode unless set at construction (then ``False``, like Ray's searchers).
+    def set_search_properties(
+        self,
+        metric: str | list[str] | None,
+        mode: str | list[str] | None,
+        config: dict,
+        **spec: Any,
+    ) -> bool:
+        """Take Tune's metric and mode unless set at construction (then ``False``, as Ray's do).
 
         ``config`` is not used: the search space is the pool.
         """
@@ -250,7 +245,7 @@ class PoolMultiObjectiveSearch(Searcher):
 
     def set_max_concurrency(self, max_concurrent: int) -> bool:
         self._check_max_concurrent(max_concurrent)
-        self._max_concurrent = max_concurrent
+        self._max_concurrent = int(max_concurrent)
         return True
 
     def suggest(self, trial_id: str) -> dict | str | None:
@@ -272,7 +267,10 @@ class PoolMultiObjectiveSearch(Searcher):
             self._num_suggested >= self._num_initial
             and len(self._observations) >= _MIN_TRAINING_POINTS
         )
-        index = self._model_choice(available) if use_model else None
+        index = None
+        if use_model:
+            with torch_thread_limit(1):  # small GPs beside running trials: threads only contend
+                index = self._model_choice(available)
         if index is None:
             index = int(self._rng.choice(available))
         self._pending[trial_id] = index
@@ -296,7 +294,9 @@ class PoolMultiObjectiveSearch(Searcher):
             logger.warning("on_trial_complete for unknown trial %r ignored", trial_id)
             return
         if error or result is None:
-            logger.warning("trial %r (candidate %d) failed; it will not be suggested again", trial_id, index)
+            logger.warning(
+                "trial %r (candidate %d) failed; it will not be suggested again", trial_id, index
+            )
             self._failed.add(index)
             return
         values = []
@@ -329,33 +329,44 @@ class PoolMultiObjectiveSearch(Searcher):
         indices = tuple(sorted(self._observations))
         signs = np.array([1.0 if m == "max" else -1.0 for m in self._mode])
         values = np.array([self._observations[i] for i in indices]) * signs
+        if self._objective_transform == "rank":
+            values = rank_normal_scores(values)
         train_x = torch.tensor(self._features[list(indices)], dtype=torch.double)
         return train_x, torch.tensor(values, dtype=torch.double), indices
 
     def _fit(self, train_x: torch.Tensor, train_y: torch.Tensor, key: tuple[int, ...]) -> Any:
-        if self._fitted is not None and self._fitted[0] == key:
-            return self._fitted[1]
-        # A multi-output SingleTaskGP is a batch of independent GPs, one per objective with its
-        # own hyperparameters (the same model as a ModelListGP of SingleTaskGPs), fitted in one go.
-        model = SingleTaskGP(train_x, train_y, outcome_transform=Standardize(m=train_y.shape[1]))
-        mll = ExactMarginalLogLikelihood(model.likelihood, model)
-        # Seeded so that a restored searcher refits the very same model.
-        with torch.random.fork_rng(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.manual_seed(self._derived_seed(len(key)))
-            fit_gpytorch_mll(mll)
-        self._fitted = (key, model)
-        return model
+        def new_model() -> SingleTaskGP:
+            # A multi-output SingleTaskGP is a batch of independent GPs, one per objective with
+            # its own hyperparameters (the model of a ModelListGP of SingleTaskGPs, fitted at once).
+            return SingleTaskGP(train_x, train_y, outcome_transform=Standardize(m=train_y.shape[1]))
+
+        if self._fitted is None or self._fitted[0] != key:
+            model = new_model()
+            # Seeded by the data alone, so a restored searcher (empty cache) refits the same model.
+            with torch.random.fork_rng(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.manual_seed(self._derived_seed(len(key)))
+                fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+            self._fitted = (key, model.state_dict())
+        # Always a fresh model from the fitted hyperparameters: the numbers must not depend on
+        # posterior caches left by an earlier suggestion, or a restored searcher could diverge.
+        model = new_model()
+        model.load_state_dict(self._fitted[1])
+        return model.eval()
 
     def _derived_seed(self, salt: int) -> int:
         return (self._model_seed * 1_000_003 + salt) % 2**31
 
     def _model_choice(self, available: np.ndarray) -> int | None:
         train_x, train_y, key = self._training_data()
+        # BoTorch draws from torch's global generator (fit restarts, baseline pruning): a private,
+        # seeded stream keeps the choices reproducible and leaves the caller's stream untouched.
         try:
-            model = self._fit(train_x, train_y, key)
-            acquisition = self._acquisition(model, train_x, train_y)
-            scores = self._scores(acquisition, available)
+            with torch.random.fork_rng():
+                model = self._fit(train_x, train_y, key)
+                torch.manual_seed(self._derived_seed(self._num_suggested))
+                acquisition = self._acquisition(model, train_x, train_y)
+                scores = self._scores(acquisition, available)
         except Exception as exc:  # a numerical failure must not end a long tuning run
             logger.warning("model-based choice failed (%s); falling back to a random candidate", exc)
             return None
@@ -375,7 +386,11 @@ class PoolMultiObjectiveSearch(Searcher):
             warnings.simplefilter("ignore")
             if train_y.shape[1] == 1:
                 return qLogNoisyExpectedImprovement(
-                    model, X_baseline=train_x, sampler=sampler, X_pending=x_pending, prune_baseline=True
+                    model,
+                    X_baseline=train_x,
+                    sampler=sampler,
+                    X_pending=x_pending,
+                    prune_baseline=True,
                 )
             worst, best = train_y.min(dim=0).values, train_y.max(dim=0).values
             spread = torch.where(best > worst, best - worst, worst.abs().clamp_min(1.0))
@@ -390,14 +405,16 @@ class PoolMultiObjectiveSearch(Searcher):
 
     def _scores(self, acquisition: Any, available: np.ndarray) -> torch.Tensor:
         candidates_x = torch.tensor(self._features[available], dtype=torch.double).unsqueeze(1)
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # linear_operator's sparse-tensor notice, once per call
             return torch.cat(
                 [acquisition(batch) for batch in candidates_x.split(_SCORING_BATCH)]
             ).detach()
 
     _STATE = (
         "_metric", "_mode", "_candidates", "_features", "_num_initial", "_seed", "_model_seed",
-        "_max_concurrent", "_pending", "_observations", "_failed", "_num_suggested",
+        "_max_concurrent", "_objective_transform", "_pending", "_observations", "_failed",
+        "_num_suggested",
     )
 
     def save(self, checkpoint_path: str) -> None:
