@@ -5,6 +5,8 @@ Each searcher plugs into a plain ``ray.tune.Tuner`` through
 """
 
 from searchers.ax_multi_objective import AxMultiObjectiveSearch
+from searchers.pool_multi_objective import PoolMultiObjectiveSearch
 from searchers.random_search import RandomSearch
+from searchers.scalarized import ScalarizedSearch
 
-__all__ = ["AxMultiObjectiveSearch", "RandomSearch"]
+__all__ = ["AxMultiObjectiveSearch", "PoolMultiObjectiveSearch", "RandomSearch", "ScalarizedSearch"]
