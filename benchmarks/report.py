@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from benchmarks.blackboxes import make_blackbox
 from benchmarks.blackboxes.nmthpo import available_instances as nmt_pairs
 from benchmarks.blackboxes.yahpo import available_instances as yahpo_instances
-from benchmarks.runner import benchmark_summary, history_curves, json_ready, parse_methods, run_method
+from benchmarks.runner import benchmark_summary, history_curves, json_ready, parse_methods, run_methods
 from orchestrator.methods import build_searcher, describe_methods, get_method
 
 __all__ = [
@@ -98,19 +98,17 @@ def _run_instance(
     seeds_for: Mapping[str, int], budget_for: Mapping[str, int], skipped: dict[str, str],
     progress: Progress | None,
 ) -> InstanceResult:
-    histories: dict[str, list[pd.DataFrame]] = {}
+    applicable = []
     for method in methods:
         reason = inapplicable_reason(blackbox, method)
-        if reason is not None:
+        if reason is None:
+            applicable.append(method)
+        else:
             skipped[f"{method} on {blackbox.name}"] = reason
-            continue
-        histories[method] = []
-        for seed in range(seeds_for.get(method, seeds)):
-            history = run_method(blackbox, method, budget=budget_for.get(method, budget), seed=seed, workers=workers)
-            histories[method].append(history)
-            if progress is not None:
-                progress(f"{blackbox.name}/{blackbox.instance} {method} seed {seed}: "
-                         f"{len(history)} trials, {history.attrs['wall_s']:.1f} s")
+    histories = run_methods(
+        blackbox, applicable, budget=budget, seeds=seeds, workers=workers,
+        seeds_for=seeds_for, budget_for=budget_for, progress=progress,
+    ) if applicable else {}
     summary = benchmark_summary(blackbox, histories, budget=budget, workers=workers)
     curves = {method: [history_curves(h, blackbox) for h in runs] for method, runs in histories.items()}
     return InstanceResult(blackbox, summary, curves)
