@@ -23,14 +23,8 @@ from typing import Any
 
 import pandas as pd
 
-from benchmarks.runner import (
-    benchmark_summary,
-    json_ready,
-    load_blackbox,
-    parse_methods,
-    run_methods,
-    summary_table,
-)
+from benchmarks.runner import load_blackbox, parse_methods, run_methods
+from benchmarks.summary import benchmark_summary, json_ready, summary_table
 from orchestrator.methods import describe_methods
 
 __all__ = ["main", "parse_overrides"]
@@ -68,6 +62,10 @@ def _add_override_flags(parser: argparse.ArgumentParser) -> None:
                         help="per-method seed count, e.g. ax-mobo=2 (repeatable or comma-separated)")
     parser.add_argument("--budget-for", action="append", metavar="NAME=N",
                         help="per-method trial budget, e.g. ax-mobo=50 (repeatable or comma-separated)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs executed at once, one process each (default 1); results do not depend on it")
+    parser.add_argument("--cache", metavar="DIR",
+                        help="keep finished runs in DIR and reuse them (keyed on settings, data and source code)")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -115,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
     blackbox = load_blackbox(args.benchmark, data_dir, args.instance, args.objectives)
     histories = run_methods(
         blackbox, methods, budget=args.budget, seeds=args.seeds, workers=args.workers,
-        seeds_for=seeds_for, budget_for=budget_for, progress=_progress,
+        seeds_for=seeds_for, budget_for=budget_for, progress=_progress, jobs=args.jobs, cache=args.cache,
     )
     summary = benchmark_summary(blackbox, histories, budget=args.budget, workers=args.workers)
     if args.out:
@@ -160,6 +158,8 @@ def _report(args: argparse.Namespace) -> int:
         budget_for=parse_overrides(args.budget_for, "--budget-for"),
         command=" ".join(["python -m benchmarks", *args.argv]),
         progress=_progress,
+        jobs=args.jobs,
+        cache=args.cache,
     )
     print(f"report: {len(paths)} files in {args.out}: {', '.join(sorted(p.name for p in paths.values()))}")
     print(f"report total wall time: {time.perf_counter() - started:.1f} s")

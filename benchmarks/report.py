@@ -31,7 +31,9 @@ from matplotlib.figure import Figure
 from benchmarks.blackboxes import make_blackbox
 from benchmarks.blackboxes.nmthpo import available_instances as nmt_pairs
 from benchmarks.blackboxes.yahpo import available_instances as yahpo_instances
-from benchmarks.runner import benchmark_summary, history_curves, json_ready, parse_methods, run_methods
+from benchmarks.run_cache import RunCache
+from benchmarks.runner import parse_methods, run_methods
+from benchmarks.summary import benchmark_summary, history_curves, json_ready
 from orchestrator.methods import build_searcher, describe_methods, get_method
 
 __all__ = [
@@ -96,7 +98,7 @@ def inapplicable_reason(blackbox: Any, method: str) -> str | None:
 def _run_instance(
     blackbox: Any, methods: Sequence[str], *, seeds: int, budget: int, workers: int,
     seeds_for: Mapping[str, int], budget_for: Mapping[str, int], skipped: dict[str, str],
-    progress: Progress | None,
+    progress: Progress | None, jobs: int = 1, cache: RunCache | None = None,
 ) -> InstanceResult:
     applicable = []
     for method in methods:
@@ -107,7 +109,7 @@ def _run_instance(
             skipped[f"{method} on {blackbox.name}"] = reason
     histories = run_methods(
         blackbox, applicable, budget=budget, seeds=seeds, workers=workers,
-        seeds_for=seeds_for, budget_for=budget_for, progress=progress,
+        seeds_for=seeds_for, budget_for=budget_for, progress=progress, jobs=jobs, cache=cache,
     ) if applicable else {}
     summary = benchmark_summary(blackbox, histories, budget=budget, workers=workers)
     curves = {method: [history_curves(h, blackbox) for h in runs] for method, runs in histories.items()}
@@ -291,6 +293,8 @@ def write_report(
     budget_for: Mapping[str, int] | None = None,
     command: str | None = None,
     progress: Progress | None = None,
+    jobs: int = 1,
+    cache: RunCache | str | Path | None = None,
 ) -> dict[str, Path]:
     """Run the benchmark suite and write ``README.md``, ``summary.json`` and the plots into ``out_dir``.
 
@@ -303,6 +307,8 @@ def write_report(
         nmt_instances, yahpo_scenarios: default every pair in the data / every dev scenario.
         seeds_for, budget_for: per-method overrides of ``seeds`` and ``budget``.
         command: the command line recorded in the README.
+        jobs: runs executed at once in separate processes.
+        cache: a :class:`~benchmarks.run_cache.RunCache` (or its folder) of runs to reuse and extend.
 
     Returns:
         ``{"readme": ..., "summary": ..., <plot name>: ...}`` paths written.
@@ -315,7 +321,8 @@ def write_report(
     nmt_list = parse_methods(nmt_methods or methods or DEFAULT_NMT_METHODS)
     yahpo_list = parse_methods(yahpo_methods or methods or DEFAULT_YAHPO_METHODS)
     options = dict(seeds=seeds, budget=budget, workers=workers, seeds_for=dict(seeds_for or {}),
-                   budget_for=dict(budget_for or {}), progress=progress)
+                   budget_for=dict(budget_for or {}), progress=progress, jobs=jobs,
+                   cache=cache if cache is None or isinstance(cache, RunCache) else RunCache(cache))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     skipped: dict[str, str] = {}

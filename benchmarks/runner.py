@@ -1,10 +1,11 @@
-"""Run registered search methods on a benchmark blackbox in the simulated cluster and summarise them.
+"""Run registered search methods on a benchmark blackbox in the simulated cluster.
 
 One *run* is one method with one seed: a fresh searcher (and the method's own early-stopping
 scheduler, if any) from :mod:`orchestrator.methods`, replayed by
 :class:`benchmarks.simulator.SimulatedCluster` for ``budget`` trials. Every completed, stopped or
 failed trial counts towards the budget; on a finite pool the budget is at most the pool size.
-A summary aggregates the runs of each method over seeds (mean and standard deviation).
+:mod:`benchmarks.summary` aggregates the runs of each method over seeds; runs can execute in
+parallel processes (``jobs``) and be kept in a :class:`~benchmarks.run_cache.RunCache`.
 
 Example:
     >>> table, summary = run_benchmark(  # doctest: +SKIP
@@ -15,9 +16,10 @@ Example:
 
 from __future__ import annotations
 
-import math
+import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -25,42 +27,21 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.blackboxes import make_blackbox
-from benchmarks.metrics import (
-    best_value_curve,
-    expected_random_iterations_to_all,
-    full_evaluation_mask,
-    hypervolume_curve,
-    iterations_to_all,
-    known_hypervolume,
-    normalise_objectives,
-    pareto_found_curve,
-)
+from benchmarks.run_cache import RunCache
 from benchmarks.simulator import SimulatedCluster
+from benchmarks.summary import check_positive_int, benchmark_summary, effective_budget, summary_table
 from orchestrator.methods import build_scheduler, build_searcher, get_method, method_names
 
 __all__ = [
-    "benchmark_summary",
-    "effective_budget",
-    "history_curves",
-    "json_ready",
     "load_blackbox",
     "parse_methods",
-    "random_expectation",
     "run_benchmark",
     "run_method",
     "run_methods",
     "scheduler_metric",
-    "summarize",
-    "summary_table",
 ]
 
 Progress = Callable[[str], None]
-
-
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}={value!r} must be an integer >= 1.")
-    return int(value)
 
 
 def parse_methods(methods: str | Iterable[str]) -> list[str]:
@@ -99,13 +80,6 @@ def scheduler_metric(blackbox: Any) -> tuple[str, str]:
     return chosen
 
 
-def effective_budget(blackbox: Any, budget: int) -> int:
-    """``min(budget, pool size)`` for finite pools, else ``budget``."""
-    budget = _check_positive_int("budget", budget)
-    candidates = blackbox.candidates() if callable(getattr(blackbox, "candidates", None)) else None
-    return budget if candidates is None else min(budget, len(candidates))
-
-
 def run_method(
     blackbox: Any,
     method: str,
@@ -129,7 +103,7 @@ def run_method(
         The simulator's history; ``history.attrs`` holds ``method``, ``seed``, ``budget``,
         ``pool_mode`` (``"native"``, ``"nearest"`` or ``"off"``) and ``wall_s``.
     """
-    workers = _check_positive_int("workers", workers)
+    workers = check_positive_int("workers", workers)
     budget = effective_budget(blackbox, budget)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed={seed!r} must be an integer >= 0.")
@@ -164,107 +138,8 @@ def run_method(
     return history
 
 
-def history_curves(history: pd.DataFrame, blackbox: Any) -> pd.DataFrame:
-    """Per finished trial: ``iteration``, ``cost`` (cumulative), ``pareto_found``, ``hypervolume``, ``best_value``.
-
-    ``pareto_found`` needs a known front, ``hypervolume`` objective bounds and ``best_value``
-    (of the first objective, full evaluations only) nothing; missing ones are NaN.
-    """
-    curves = pd.DataFrame({"iteration": np.arange(1, len(history) + 1)})
-    cost = pd.to_numeric(history["cost"], errors="coerce").fillna(0.0) if "cost" in history else 0.0
-    curves["cost"] = np.cumsum(np.asarray(cost, dtype=float)) if len(history) else []
-    if blackbox.known_pareto_indices() is not None and "candidate_index" in history:
-        curves["pareto_found"] = pareto_found_curve(history, blackbox)
-    else:
-        curves["pareto_found"] = np.nan
-    objective, mode = next(iter(blackbox.objectives.items()))
-    full_only = pd.DataFrame({objective: pd.to_numeric(history[objective], errors="coerce")})
-    full_only.loc[~full_evaluation_mask(history, blackbox), objective] = np.nan
-    curves["best_value"] = best_value_curve(full_only, objective, mode)
-    bounds = blackbox.objective_bounds() if callable(getattr(blackbox, "objective_bounds", None)) else None
-    if bounds is None or not len(history):
-        curves["hypervolume"] = np.nan
-    elif len(blackbox.objectives) == 1:
-        # One objective: the dominated length from the worst bound is the normalised best value
-        # (BoTorch's box decompositions need two or more objectives).
-        best = curves["best_value"].to_numpy(dtype=float)
-        curves["hypervolume"] = np.where(np.isnan(best), 0.0, normalise_objectives(np.nan_to_num(best), blackbox)[:, 0])
-    else:
-        curves["hypervolume"] = hypervolume_curve(history, blackbox)
-    return curves
-
-
-def _mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None]:
-    finite = [float(v) for v in values if v is not None and np.isfinite(v)]
-    if not finite:
-        return None, None
-    return float(np.mean(finite)), float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0
-
-
-def _per_seed(history: pd.DataFrame, blackbox: Any) -> dict[str, Any]:
-    curves = history_curves(history, blackbox)
-    last = curves.iloc[-1] if len(curves) else None
-    pareto = blackbox.known_pareto_indices()
-    found = None if last is None or pareto is None else int(last["pareto_found"])
-    to_all = None if pareto is None or not pareto else iterations_to_all(curves["pareto_found"], len(pareto))
-    finite = lambda x: None if last is None or not np.isfinite(x) else float(x)  # noqa: E731
-    return {
-        "found_at_budget": found,
-        "iterations_to_all": to_all,
-        "final_hypervolume": None if last is None else finite(last["hypervolume"]),
-        "best_value": None if last is None or len(blackbox.objectives) > 1 else finite(last["best_value"]),
-        "cost": 0.0 if last is None else float(last["cost"]),
-        "makespan": float(pd.to_numeric(history["end_time"], errors="coerce").max()) if len(history) else 0.0,
-        "trials": len(history),
-        "stopped": int((history["status"] == "stopped").sum()) if "status" in history else 0,
-        "wall_s": float(history.attrs.get("wall_s", float("nan"))),
-    }
-
-
-def summarize(histories: Sequence[pd.DataFrame], blackbox: Any) -> dict[str, Any]:
-    """Mean (and ``<key>_std``) over the seeds of one method.
-
-    Keys: ``found_at_budget`` (true Pareto candidates found), ``iterations_to_all`` (``None``
-    unless every seed found the whole front; ``iterations_to_all_reached`` counts the seeds that
-    did), ``final_hypervolume`` (normalised, in [0, 1]), ``best_value`` (single objective only),
-    ``cost`` (simulated compute summed over trials), ``makespan`` (simulated wall time),
-    ``trials``, ``stopped`` (trials stopped early), ``wall_s`` (real seconds per run), plus
-    ``seeds``, ``seed_values``, ``budget`` and ``pool_mode``.
-    """
-    if not histories:
-        raise ValueError("histories is empty; pass one history per seed.")
-    runs = [_per_seed(history, blackbox) for history in histories]
-    summary: dict[str, Any] = {}
-    for key in runs[0]:
-        values = [run[key] for run in runs]
-        summary[key], summary[f"{key}_std"] = _mean_std(values)
-        if key == "iterations_to_all":
-            reached = sum(value is not None for value in values)
-            summary["iterations_to_all_reached"] = reached
-            if reached < len(runs):  # a mean is undefined when some seed never got there
-                summary[key] = summary[f"{key}_std"] = None
-    modes = sorted({str(h.attrs.get("pool_mode", "off")) for h in histories})
-    summary.update(
-        seeds=len(histories),
-        seed_values=[h.attrs.get("seed") for h in histories],
-        budget=max(int(h.attrs.get("budget", len(h))) for h in histories),
-        pool_mode="/".join(modes),
-    )
-    return summary
-
-
-def random_expectation(blackbox: Any, budget: int) -> dict[str, float] | None:
-    """What uniform random search without replacement achieves on average on a finite pool.
-
-    ``found_at_budget = k * B / n`` (hypergeometric mean) and ``iterations_to_all =
-    k * (n + 1) / (k + 1)`` for ``k`` Pareto candidates among ``n`` and budget ``B``.
-    """
-    pareto = blackbox.known_pareto_indices()
-    candidates = blackbox.candidates()
-    if pareto is None or candidates is None or not pareto:
-        return None
-    n, k, budget = len(candidates), len(pareto), min(budget, len(candidates))
-    return {"found_at_budget": k * budget / n, "iterations_to_all": expected_random_iterations_to_all(n, k)}
+def _run_job(blackbox: Any, method: str, budget: int, seed: int, workers: int) -> pd.DataFrame:
+    return run_method(blackbox, method, budget=budget, seed=seed, workers=workers)
 
 
 def run_methods(
@@ -277,95 +152,60 @@ def run_methods(
     seeds_for: Mapping[str, int] | None = None,
     budget_for: Mapping[str, int] | None = None,
     progress: Progress | None = None,
+    jobs: int = 1,
+    cache: RunCache | str | Path | None = None,
 ) -> dict[str, list[pd.DataFrame]]:
-    """Histories ``{method: [one per seed]}``; seeds are ``0..n-1`` (``seeds_for`` overrides ``n``)."""
+    """Histories ``{method: [one per seed]}``; seeds are ``0..n-1`` (``seeds_for`` overrides ``n``).
+
+    Args:
+        jobs: runs executed at once, each in its own process (``1``: in this process). Runs are
+            seeded, so the histories do not depend on ``jobs``.
+        cache: a :class:`~benchmarks.run_cache.RunCache` or its folder: stored runs are loaded
+            instead of rerun, and new runs are stored as each finishes.
+    """
     names = parse_methods(methods)
     seeds_for, budget_for = dict(seeds_for or {}), dict(budget_for or {})
     for flag, overrides in (("seeds_for", seeds_for), ("budget_for", budget_for)):
         for name, value in overrides.items():
             get_method(name)
-            _check_positive_int(f"{flag}[{name!r}]", value)
-    _check_positive_int("seeds", seeds)
-    histories: dict[str, list[pd.DataFrame]] = {}
-    for name in names:
-        histories[name] = []
-        for seed in range(seeds_for.get(name, seeds)):
-            history = run_method(blackbox, name, budget=budget_for.get(name, budget), seed=seed, workers=workers)
-            histories[name].append(history)
-            if progress is not None:
-                progress(f"{blackbox.name}/{blackbox.instance} {name} seed {seed}: "
-                         f"{len(history)} trials in {history.attrs['wall_s']:.1f} s")
-    return histories
+            check_positive_int(f"{flag}[{name!r}]", value)
+    check_positive_int("seeds", seeds)
+    jobs = check_positive_int("jobs", jobs)
+    workers = check_positive_int("workers", workers)
+    if cache is not None and not isinstance(cache, RunCache):
+        cache = RunCache(cache)
+    runs = [(name, seed, effective_budget(blackbox, budget_for.get(name, budget)))
+            for name in names for seed in range(seeds_for.get(name, seeds))]
+    finished: dict[tuple[str, int], pd.DataFrame] = {}
 
+    def record(name: str, seed: int, run_budget: int, history: pd.DataFrame, source: str) -> None:
+        finished[name, seed] = history
+        if cache is not None and source == "ran":
+            cache.store(blackbox, history, method=name, seed=seed, budget=run_budget, workers=workers)
+        if progress is not None:
+            progress(f"{blackbox.name}/{blackbox.instance} {name} seed {seed}: {len(history)} trials "
+                     f"in {history.attrs.get('wall_s', float('nan')):.1f} s{' (cached)' if source == 'cache' else ''}")
 
-def benchmark_summary(
-    blackbox: Any, histories: Mapping[str, Sequence[pd.DataFrame]], *, budget: int, workers: int
-) -> dict[str, Any]:
-    """The JSON-ready summary of :func:`run_methods` output on one blackbox."""
-    pareto = blackbox.known_pareto_indices()
-    candidates = blackbox.candidates()
-    bounds = blackbox.objective_bounds() if candidates is not None else None
-    return {
-        "benchmark": blackbox.name,
-        "instance": blackbox.instance,
-        "objectives": dict(blackbox.objectives),
-        "budget": effective_budget(blackbox, budget),
-        "seeds": max((len(runs) for runs in histories.values()), default=0),
-        "workers": workers,
-        "pool_size": None if candidates is None else len(candidates),
-        "pareto_size": None if pareto is None else len(pareto),
-        "random_expected": random_expectation(blackbox, budget),
-        "known_hypervolume": known_hypervolume(blackbox) if bounds is not None else None,
-        "methods": {name: summarize(runs, blackbox) for name, runs in histories.items()},
-    }
-
-
-def json_ready(value: Any) -> Any:
-    """``value`` with NaN/inf as ``None`` and NumPy scalars as Python numbers (strict JSON)."""
-    if isinstance(value, Mapping):
-        return {str(key): json_ready(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(item) for item in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _format(mean: float | None, std: float | None, digits: int) -> str:
-    if mean is None:
-        return "-"
-    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
-def summary_table(summary: Mapping[str, Any]) -> pd.DataFrame:
-    """One row per method (mean ± std), plus ``random (expected)`` on finite pools."""
-    rows = []
-    for name, result in summary["methods"].items():
-        to_all = _format(result["iterations_to_all"], result["iterations_to_all_std"], 1)
-        if summary.get("pareto_size") and result["iterations_to_all"] is None:
-            to_all = f"all found in {result['iterations_to_all_reached']}/{result['seeds']} seeds"
-        rows.append({
-            "method": name,
-            "seeds": result["seeds"],
-            "pool_mode": result["pool_mode"],
-            "found_at_budget": _format(result["found_at_budget"], result["found_at_budget_std"], 2),
-            "iterations_to_all": to_all,
-            "final_hypervolume": _format(result["final_hypervolume"], result["final_hypervolume_std"], 3),
-            "best_value": _format(result["best_value"], result["best_value_std"], 4),
-            "cost": _format(result["cost"], result["cost_std"], 0),
-            "wall_s": _format(result["wall_s"], None, 2),
-        })
-    expected = summary.get("random_expected")
-    if expected is not None:
-        rows.append({
-            "method": "random (expected)", "seeds": "-", "pool_mode": "-",
-            "found_at_budget": f"{expected['found_at_budget']:.2f}",
-            "iterations_to_all": f"{expected['iterations_to_all']:.1f}",
-            "final_hypervolume": "-", "best_value": "-", "cost": "-", "wall_s": "-",
-        })
-    return pd.DataFrame(rows)
+    to_run = []
+    for name, seed, run_budget in runs:
+        stored = None if cache is None else cache.load(blackbox, name, seed=seed, budget=run_budget, workers=workers)
+        if stored is None:
+            to_run.append((name, seed, run_budget))
+        else:
+            record(name, seed, run_budget, stored, "cache")
+    if jobs == 1 or len(to_run) <= 1:
+        for name, seed, run_budget in to_run:
+            record(name, seed, run_budget, _run_job(blackbox, name, run_budget, seed, workers), "ran")
+    else:
+        # spawn, not fork: a forked child would inherit PyTorch's and Ray's threads mid-flight.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(jobs, len(to_run)), mp_context=context) as pool:
+            futures = {pool.submit(_run_job, blackbox, name, run_budget, seed, workers): (name, seed, run_budget)
+                       for name, seed, run_budget in to_run}
+            for future in as_completed(futures):
+                name, seed, run_budget = futures[future]
+                record(name, seed, run_budget, future.result(), "ran")
+    return {name: [finished[name, seed] for seed in range(seeds_for.get(name, seeds))] for name in names}
 
 
 def run_benchmark(
@@ -381,6 +221,8 @@ def run_benchmark(
     seeds_for: Mapping[str, int] | None = None,
     budget_for: Mapping[str, int] | None = None,
     progress: Progress | None = None,
+    jobs: int = 1,
+    cache: RunCache | str | Path | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Run every method for ``seeds`` seeds on one benchmark instance; ``(table, summary)``.
 
@@ -392,7 +234,7 @@ def run_benchmark(
     blackbox = load_blackbox(benchmark, data_dir, instance, objectives)
     histories = run_methods(
         blackbox, names, budget=budget, seeds=seeds, workers=workers,
-        seeds_for=seeds_for, budget_for=budget_for, progress=progress,
+        seeds_for=seeds_for, budget_for=budget_for, progress=progress, jobs=jobs, cache=cache,
     )
     summary = benchmark_summary(blackbox, histories, budget=budget, workers=workers)
     return summary_table(summary), summary

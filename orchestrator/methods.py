@@ -38,8 +38,14 @@ def _build_ax(space, metrics, modes, seed, max_concurrent, **options) -> Searche
 
 def _build_tpe(space, metrics, modes, seed, max_concurrent, **options) -> Searcher:
     from ray.tune.search.hyperopt import HyperOptSearch
+    from ray.tune.search.variant_generator import parse_spec_vars
 
     from searchers.scalarized import SCALARIZED_METRIC, ScalarizedSearch
+
+    if space:
+        _, domains, _ = parse_spec_vars(space)
+        if domains:  # Tune domains: convert them here, as Tuner would, instead of letting hyperopt warn
+            space = HyperOptSearch.convert_search_space(space)
 
     if len(metrics) == 1:
         return HyperOptSearch(space, metric=metrics[0], mode=modes[0], random_state_seed=seed, **options)
@@ -76,9 +82,9 @@ def _asha(metric: str, mode: str, max_t: int, time_attr: str = "training_iterati
 
 
 def _hyperband(metric: str, mode: str, max_t: int, time_attr: str = "training_iteration") -> Any:
-    from ray.tune.schedulers import HyperBandScheduler
+    from schedulers import SynchronousHyperBand
 
-    return HyperBandScheduler(time_attr=time_attr, metric=metric, mode=mode, max_t=max_t, reduction_factor=3)
+    return SynchronousHyperBand(time_attr=time_attr, metric=metric, mode=mode, max_t=max_t, reduction_factor=3)
 
 
 _REGISTRY: dict[str, Method] = {}
@@ -116,7 +122,7 @@ register_method(Method(
 ))
 register_method(Method(
     "hyperband",
-    "Random search with synchronous HyperBand (reduction factor 3) on one metric",
+    "Random search with synchronous HyperBand (reduction factor 3) on one metric: SynchronousHyperBand",
     _build_random,
     scheduler=_hyperband,
 ))

@@ -1,7 +1,10 @@
 """Trial schedulers (early termination, pause/resume) for Ray Tune.
 
-Ray's own ``ASHAScheduler`` and ``HyperBandScheduler`` are used as they are; this package adds
-what Ray lacks (multi-objective promotion) as later work lands. It never imports ``orchestrator``.
+Ray's ``ASHAScheduler`` is used as it is. :class:`SynchronousHyperBand` fixes Ray's
+``HyperBandScheduler``, whose first bracket never fills when trials are created one at a time.
+Multi-objective promotion lands here later. This package never imports ``orchestrator``.
 """
 
-__all__: list[str] = []
+from schedulers.hyperband import SynchronousHyperBand
+
+__all__ = ["SynchronousHyperBand"]

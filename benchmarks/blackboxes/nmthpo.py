@@ -162,6 +162,7 @@ class NMTBlackbox(Blackbox):
         instance: str,
         objectives: str | Sequence[str] | Mapping[str, str] | None = DEFAULT_OBJECTIVES,
     ) -> None:
+        self._init_args = (str(data_dir), instance, objectives)
         directory = _table_dir(data_dir)
         pairs = available_instances(directory)
         if instance not in pairs:
@@ -289,6 +290,10 @@ class NMTBlackbox(Blackbox):
         return result
 
     # ----------------------------------------------------------------------------- configs
+    def __reduce__(self) -> tuple[type, tuple]:
+        # Rebuilt from the tables, so a blackbox crosses into benchmark worker processes.
+        return type(self), self._init_args
+
     def search_space(self) -> dict[str, Any]:
         from ray import tune
 

@@ -146,6 +146,7 @@ class YahpoBlackbox(Blackbox):
         instance: str,
         objectives: str | Sequence[str] | Mapping[str, str] | None = None,
     ) -> None:
+        self._init_args = (str(data_dir), scenario, str(instance), objectives)
         self._bench = _benchmark_set(_yahpo_dir(data_dir), scenario)
         config = self._bench.config
         instances = [str(i) for i in self._bench.instances]
@@ -189,6 +190,10 @@ class YahpoBlackbox(Blackbox):
         while steps[-1] / 2 >= low:  # geometric halving, as successive halving would use
             steps.append(steps[-1] / 2)
         return Fidelity(hp.name, low, high, "fraction", sorted(steps))
+
+    def __reduce__(self) -> tuple[type, tuple]:
+        # The ONNX session does not pickle; a worker process reopens the surrogate instead.
+        return type(self), self._init_args
 
     def search_space(self) -> dict[str, Any]:
         return {hp.name: _to_domain(hp) for hp in self._hyperparameters}

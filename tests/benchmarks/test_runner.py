@@ -19,16 +19,13 @@ import pytest
 from benchmarks import runner
 from benchmarks.blackboxes import NMTBlackbox, make_blackbox
 from benchmarks.blackboxes.base import Fidelity
-from benchmarks.runner import (
+from benchmarks.runner import parse_methods, run_benchmark, run_method, run_methods, scheduler_metric
+from benchmarks.summary import (
     benchmark_summary,
     effective_budget,
     history_curves,
     json_ready,
-    parse_methods,
     random_expectation,
-    run_benchmark,
-    run_method,
-    scheduler_metric,
     summarize,
     summary_table,
 )
