@@ -144,8 +144,11 @@ def normalise_objectives(values: np.ndarray, blackbox: Blackbox) -> np.ndarray:
 
 
 def _hypervolume(points: np.ndarray) -> float:
+    """Volume dominated by ``N x m`` points in ``[0, 1]^m`` above the origin (for ``m = 1``: the largest value)."""
     if len(points) == 0:
         return 0.0
+    if points.shape[-1] == 1:  # BoTorch's box decompositions need two or more objectives
+        return float(np.max(points))
     points_t = torch.as_tensor(points, dtype=torch.double)
     partitioning = DominatedPartitioning(ref_point=torch.zeros(points_t.shape[-1], dtype=torch.double), Y=points_t)
     return float(partitioning.compute_hypervolume())

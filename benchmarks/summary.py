@@ -22,7 +22,6 @@ from benchmarks.metrics import (
     hypervolume_curve,
     iterations_to_all,
     known_hypervolume,
-    normalise_objectives,
     pareto_found_curve,
 )
 
@@ -71,11 +70,6 @@ def history_curves(history: pd.DataFrame, blackbox: Any) -> pd.DataFrame:
     bounds = blackbox.objective_bounds() if callable(getattr(blackbox, "objective_bounds", None)) else None
     if bounds is None or not len(history):
         curves["hypervolume"] = np.nan
-    elif len(blackbox.objectives) == 1:
-        # One objective: the dominated length from the worst bound is the normalised best value
-        # (BoTorch's box decompositions need two or more objectives).
-        best = curves["best_value"].to_numpy(dtype=float)
-        curves["hypervolume"] = np.where(np.isnan(best), 0.0, normalise_objectives(np.nan_to_num(best), blackbox)[:, 0])
     else:
         curves["hypervolume"] = hypervolume_curve(history, blackbox)
     return curves

@@ -1,0 +1,84 @@
+"""Tests for schedulers.hyperband: brackets take ``n0`` trials even when trials are created one by one."""
+
+from __future__ import annotations
+
+import pytest
+from ray.tune.schedulers import HyperBandScheduler, TrialScheduler
+
+from benchmarks._sim_trial import SimulatedTrial
+from benchmarks.simulator import SimulatedCluster
+from searchers import RandomSearch
+from schedulers import SynchronousHyperBand
+from tests.benchmarks.synthetic_tables import Quadratic
+
+
+class _Controller:
+    """The two calls Ray's HyperBand makes on a ``TuneController`` in these scenarios."""
+
+    def __init__(self) -> None:
+        self.stopped: list[str] = []
+
+    def stop_trial(self, trial) -> None:
+        self.stopped.append(trial.trial_id)
+        trial.status = "TERMINATED"
+
+    def pause_trial(self, trial, should_checkpoint: bool = True) -> None:
+        trial.status = "PAUSED"
+
+
+def _run_to_completion_one_at_a_time(scheduler, count: int, max_t: int) -> list[int]:
+    """Adds ``count`` trials, each started, run to ``max_t`` and completed before the next one.
+
+    Returns the bracket index (``s``) each trial joined.
+    """
+    controller, joined = _Controller(), []
+    for index in range(count):
+        trial = SimulatedTrial(f"t{index}", {})
+        scheduler.on_trial_add(controller, trial)
+        bracket = scheduler._trial_info[trial][0]
+        joined.append(bracket._halves)
+        trial.status = "RUNNING"
+        for step in range(1, max_t + 1):
+            result = {"training_iteration": step, "acc": 0.5}
+            decision = scheduler.on_trial_result(controller, trial, result)
+            if decision != TrialScheduler.CONTINUE:
+                break
+        scheduler.on_trial_complete(controller, trial, result)
+        trial.status = "TERMINATED"
+    return joined
+
+
+def test_ray_hyperband_keeps_every_sequential_trial_in_its_first_bracket():
+    # The defect this module fixes: a finished trial leaves the bracket, which never fills.
+    ray_scheduler = HyperBandScheduler(metric="acc", mode="max", max_t=9, reduction_factor=3)
+    assert _run_to_completion_one_at_a_time(ray_scheduler, 8, max_t=9) == [0] * 8
+
+
+def test_brackets_take_n0_trials_each_in_order():
+    scheduler = SynchronousHyperBand(metric="acc", mode="max", max_t=9, reduction_factor=3)
+    n0 = [scheduler._get_n0(s) for s in range(3)]
+    assert n0 == [3, 5, 9] and [scheduler._get_r0(s) for s in range(3)] == [9, 3, 1]
+    joined = _run_to_completion_one_at_a_time(scheduler, n0[0] + 1, max_t=9)
+    assert joined == [0] * n0[0] + [1]
+
+
+def _simulate(scheduler_class, workers: int):
+    blackbox = Quadratic()
+    scheduler = scheduler_class(metric="loss", mode="min", max_t=9, reduction_factor=3)
+    searcher = RandomSearch(blackbox.search_space(), metric="loss", mode="min", seed=0)
+    return SimulatedCluster(blackbox, searcher, scheduler=scheduler, num_workers=workers, max_trials=34, seed=0).run()
+
+
+def test_in_the_simulated_cluster_ray_hyperband_stops_nothing_on_one_worker():
+    assert (_simulate(HyperBandScheduler, workers=1)["status"] == "stopped").sum() == 0
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_in_the_simulated_cluster_later_brackets_stop_trials(workers):
+    ours = _simulate(SynchronousHyperBand, workers)
+    # One band of 3 + 5 + 9 trials: 6 of the 5-trial bracket and 8 of the 9-trial one are cut.
+    assert (ours["status"] == "stopped").sum() >= 10
+    full = ours[ours["status"] == "completed"]
+    assert (full["training_iteration"] == 9).all()
+    stopped = ours[ours["status"] == "stopped"]
+    assert set(stopped["training_iteration"]) <= {1, 3}
