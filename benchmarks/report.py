@@ -62,6 +62,7 @@ class InstanceResult:
     blackbox: Any
     summary: dict[str, Any]
     curves: dict[str, list[pd.DataFrame]] = field(default_factory=dict)
+    histories: list[pd.DataFrame] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -113,7 +114,7 @@ def _run_instance(
     ) if applicable else {}
     summary = benchmark_summary(blackbox, histories, budget=budget, workers=workers)
     curves = {method: [history_curves(h, blackbox) for h in runs] for method, runs in histories.items()}
-    return InstanceResult(blackbox, summary, curves)
+    return InstanceResult(blackbox, summary, curves, [h for runs in histories.values() for h in runs])
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -359,7 +360,9 @@ def write_report(
         figure.savefig(paths[name], dpi=110)
 
     wall_s = time.perf_counter() - started
-    settings = {"seeds": seeds, "budget": budget, "workers": workers, "seeds_for": options["seeds_for"],
+    runs = [h for result in nmt_results + yahpo_results for h in result.histories]
+    settings = {"runs": len(runs), "runs_from_cache": sum(bool(h.attrs.get("from_cache")) for h in runs),
+                "runs_wall_s": float(sum(h.attrs.get("wall_s", 0.0) for h in runs)),"seeds": seeds, "budget": budget, "workers": workers, "seeds_for": options["seeds_for"],
                 "budget_for": options["budget_for"], "command": command, "wall_s": wall_s,
                 "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "skipped": skipped}
     paths["summary"] = out / "summary.json"
@@ -375,11 +378,14 @@ def _readme(settings: dict[str, Any], nmt: Sequence[InstanceResult], yahpo: Sequ
     command = settings["command"] or "python -m benchmarks report --data DIR --out benchmarks/results"
     parts = [
         "# Benchmark results",
-        f"Generated {settings['generated']} by `{command}` in {settings['wall_s']:.0f} s of wall time "
-        f"(default seeds {settings['seeds']}, budget {settings['budget']} trials, {settings['workers']} simulated "
-        "workers). Every run replays the method's Ray Tune searcher (and scheduler) in the simulated cluster; "
-        "a trial counts once it completes or is stopped. Values are mean ± std over seeds 0..N-1; the seeds "
-        "and pool mode each method used are listed at the end. Raw numbers: `summary.json`.",
+        f"Generated {settings['generated']} by `{command}` in {settings['wall_s']:.0f} s of wall time; its "
+        f"{settings['runs']} runs took {settings['runs_wall_s']:.0f} s in all, summed run by run when each was "
+        f"computed ({settings['runs_from_cache']} loaded from the run cache). Default seeds {settings['seeds']}, "
+        f"budget {settings['budget']} trials, {settings['workers']} simulated workers. Every run replays the "
+        "method's Ray Tune searcher (and scheduler) in the simulated cluster; a trial counts once it completes "
+        "or is stopped, in completion order, so with several workers cheap trials count first. Values are "
+        "mean ± std over seeds 0..N-1; the seeds and pool mode each method used are listed at the end. "
+        "Raw numbers: `summary.json`.",
     ]
     if nmt:
         objectives = ", ".join(f"{k} ({v})" for k, v in nmt[0].summary["objectives"].items())

@@ -103,7 +103,7 @@ class RunCache:
         return self.directory / _safe(blackbox.name) / _safe(blackbox.instance) / name
 
     def load(self, blackbox: Any, method: str, *, seed: int, budget: int, workers: int) -> pd.DataFrame | None:
-        """The stored history, or ``None`` if this run was never stored (or its entry is unreadable)."""
+        """The stored history (``attrs["from_cache"]`` set), or ``None`` if never stored or unreadable."""
         path = self.path(blackbox, method, seed=seed, budget=budget, workers=workers)
         if not path.is_file():
             return None
@@ -112,7 +112,10 @@ class RunCache:
                 history = pickle.load(file)
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
             return None
-        return history if isinstance(history, pd.DataFrame) else None
+        if not isinstance(history, pd.DataFrame):
+            return None
+        history.attrs["from_cache"] = True
+        return history
 
     def store(self, blackbox: Any, history: pd.DataFrame, *, method: str, seed: int, budget: int, workers: int) -> Path:
         """Saves ``history`` (with its ``attrs``) and returns its path."""
@@ -121,7 +124,9 @@ class RunCache:
         handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         try:
             with os.fdopen(handle, "wb") as file:
-                pickle.dump(history, file, protocol=pickle.HIGHEST_PROTOCOL)
+                stored = history.copy()
+                stored.attrs = {k: v for k, v in history.attrs.items() if k != "from_cache"}
+                pickle.dump(stored, file, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)

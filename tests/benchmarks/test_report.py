@@ -53,6 +53,20 @@ def test_tiny_report_on_synthetic_tables(tmp_path, capsys):
         assert result["methods"]["pool-mobo"]["pool_mode"] == "native"
 
 
+def test_a_second_report_reuses_the_cached_runs_and_says_so(tmp_path):
+    data = write_nmt_tables(tmp_path / "data", "pp-rr", rows=12, seed=2)
+    options = dict(sections=["nmthpo"], methods=["random", "tpe"], seeds=2, budget=12, cache=tmp_path / "cache")
+    write_report(data, tmp_path / "first", **options)
+    write_report(data, tmp_path / "second", jobs=2, **options)
+    first, second = ((tmp_path / name / "summary.json").read_text() for name in ("first", "second"))
+    settings = [json.loads(text)["settings"] for text in (first, second)]
+    assert [s["runs"] for s in settings] == [4, 4] and [s["runs_from_cache"] for s in settings] == [0, 4]
+    assert settings[0]["runs_wall_s"] == pytest.approx(settings[1]["runs_wall_s"])  # the original runs' time
+    assert json.loads(first)["results"] == json.loads(second)["results"]
+    assert "4 runs took" in (tmp_path / "second" / "README.md").read_text()
+    assert "(4 loaded from the run cache)" in (tmp_path / "second" / "README.md").read_text()
+
+
 def test_found_at_columns_use_the_pool_size_when_smaller(tmp_path):
     data = write_nmt_tables(tmp_path / "data", "pp-rr", rows=25, seed=2)
     write_report(data, tmp_path / "out", sections=["nmthpo"], methods=["random"], seeds=1, budget=200)

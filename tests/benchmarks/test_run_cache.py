@@ -33,7 +33,7 @@ def test_store_then_load_round_trips_the_history_and_its_attrs(nmt, tmp_path):
     assert path.is_file() and path.parent.name == PAIR and not list(path.parent.glob("*.tmp"))
     loaded = cache.load(nmt, "random", seed=0, budget=5, workers=2)
     pd.testing.assert_frame_equal(loaded, _history())
-    assert loaded.attrs == _history().attrs
+    assert loaded.attrs == {**_history().attrs, "from_cache": True}
 
 
 @pytest.mark.parametrize("change", [

@@ -223,7 +223,7 @@ def test_cache_reuses_finished_runs_and_runs_only_missing_ones(nmt, tmp_path, mo
     assert sum("(cached)" in m for m in messages) == 2
     for one, other in zip(first["random"], again["random"]):
         pd.testing.assert_frame_equal(one, other)
-        assert one.attrs == other.attrs
+        assert {**one.attrs, "from_cache": True} == other.attrs
 
 
 def test_jobs_must_be_a_positive_integer(nmt):
