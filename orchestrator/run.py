@@ -143,7 +143,7 @@ def _build_tuner(experiment: Experiment, trainable: Any, storage_dir: Path) -> A
 
 
 def build_scheduler(experiment: Experiment) -> Any:
-    """Ray's ASHA or HyperBand scheduler for the spec's single scheduler metric, or ``None``.
+    """Ray's ASHA or our ``SynchronousHyperBand`` for the spec's single scheduler metric, or ``None``.
 
     The spec's ``scheduler`` section wins; methods that come with a scheduler of their own
     (``asha``, ``hyperband``) need that section for ``max_t``.
@@ -158,17 +158,28 @@ def build_scheduler(experiment: Experiment) -> Any:
         )
     if spec is None or spec.type == "none":
         return None
-    from ray.tune.schedulers import ASHAScheduler, HyperBandScheduler
+    from ray.tune.schedulers import ASHAScheduler
+
+    from schedulers import SynchronousHyperBand
 
     if spec.type == "asha":
         return ASHAScheduler(
             time_attr=spec.time_attr, metric=spec.metric, mode=spec.mode, max_t=spec.max_t,
             grace_period=spec.grace_period, reduction_factor=spec.reduction_factor,
         )
-    return HyperBandScheduler(
+    scheduler = SynchronousHyperBand(
         time_attr=spec.time_attr, metric=spec.metric, mode=spec.mode, max_t=spec.max_t,
         reduction_factor=spec.reduction_factor,
     )
+    needed, allowed = scheduler.min_concurrent_trials, experiment.budget.max_concurrent
+    if allowed is not None and allowed < needed:
+        raise ValueError(
+            f"scheduler.type='hyperband' with max_t={spec.max_t} and reduction_factor={spec.reduction_factor} "
+            f"pauses up to {needed} trials at a milestone until all reach it, but budget.max_concurrent={allowed} "
+            f"stops new trials before that, so the experiment would stall. Set budget.max_concurrent >= {needed}, "
+            "lower max_t or raise reduction_factor, or use scheduler.type='asha' (asynchronous, never waits)."
+        )
+    return scheduler
 
 
 def results_frame(grid: Any, experiment: Experiment) -> pd.DataFrame:

@@ -41,6 +41,18 @@ class SynchronousHyperBand(HyperBandScheduler):
         ([4, 6, 12, 27], [27, 9, 3, 1])
     """
 
+    @property
+    def min_concurrent_trials(self) -> int:
+        """Live trials a searcher must allow at once, or a bracket can wait forever.
+
+        A bracket with ``s >= 1`` pauses its trials at the first milestone until all ``n0(s)`` of
+        them got there; a searcher capped at fewer live trials (paused ones count) suggests
+        nothing more, and the experiment stalls. This is the largest such ``n0(s)`` (1 if no
+        bracket ever pauses).
+        """
+        pausing = [self._get_n0(s) for s in range(1, self._s_max_1) if self._get_r0(s) > 0]
+        return max(pausing, default=1)
+
     def _create_bracket(self, s: int) -> _Bracket:
         return _CountingBracket(
             time_attr=self._time_attr,

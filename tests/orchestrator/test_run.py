@@ -11,7 +11,7 @@ ray = pytest.importorskip("ray")
 from ray import tune  # noqa: E402
 
 from orchestrator.demo import demo_experiment  # noqa: E402
-from orchestrator.run import report, run  # noqa: E402
+from orchestrator.run import build_scheduler, report, run  # noqa: E402
 from orchestrator.spec import Budget, Experiment, Objective  # noqa: E402
 
 pytestmark = pytest.mark.ray
@@ -96,3 +96,18 @@ def test_method_with_own_scheduler_needs_scheduler_section(tmp_path):
     experiment.scheduler = None
     with pytest.raises(ValueError, match="scheduler"):
         run(experiment)
+
+
+def test_hyperband_spec_builds_synchronous_hyperband_and_refuses_a_stalling_concurrency_cap():
+    from schedulers import SynchronousHyperBand
+    from tests.orchestrator.test_spec import base_spec
+
+    scheduler = {"type": "hyperband", "max_t": 9, "reduction_factor": 3}
+    roomy = Experiment.from_dict(base_spec(scheduler=scheduler, budget={"num_trials": 20, "max_concurrent": 9}))
+    built = build_scheduler(roomy)
+    # Brackets s = 1, 2 take n0 = 5 and 9 trials and pause them at r0 = 3 and 1.
+    assert isinstance(built, SynchronousHyperBand) and built.min_concurrent_trials == 9
+    tight = Experiment.from_dict(base_spec(scheduler=scheduler, budget={"num_trials": 20, "max_concurrent": 8}))
+    with pytest.raises(ValueError, match=r"budget.max_concurrent=8 .* Set budget.max_concurrent >= 9"):
+        build_scheduler(tight)
+

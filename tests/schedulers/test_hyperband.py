@@ -58,6 +58,8 @@ def test_brackets_take_n0_trials_each_in_order():
     scheduler = SynchronousHyperBand(metric="acc", mode="max", max_t=9, reduction_factor=3)
     n0 = [scheduler._get_n0(s) for s in range(3)]
     assert n0 == [3, 5, 9] and [scheduler._get_r0(s) for s in range(3)] == [9, 3, 1]
+    assert scheduler.min_concurrent_trials == 9  # bracket s=2 pauses 9 trials at r0=1
+    assert SynchronousHyperBand(metric="acc", mode="max", max_t=2, reduction_factor=3).min_concurrent_trials == 1
     joined = _run_to_completion_one_at_a_time(scheduler, n0[0] + 1, max_t=9)
     assert joined == [0] * n0[0] + [1]
 
