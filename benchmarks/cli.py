@@ -6,7 +6,8 @@ Examples:
         --method random,pool-mobo --budget 200 --seeds 10 --workers 4 --out results.csv
     python -m benchmarks run --benchmark yahpo:rbv2_xgboost --data ../shared/benchmarks \\
         --instance 16 --method random,asha --budget 100 --seeds 3
-    python -m benchmarks report --data ../shared/benchmarks --out benchmarks/results --seeds-for ax-mobo=2
+    python -m benchmarks report --data ../shared/benchmarks --out benchmarks/results --seeds 10 \\
+        --seeds-for ax-mobo=2,pool-mobo=4 --jobs 2 --cache .bench-cache
 
 ``run`` prints a table and, as its last line, one JSON object with the summary.
 """

@@ -184,3 +184,16 @@ def test_run_on_a_yahpo_surrogate(capsys):
         assert result["pool_mode"] == "off" and result["best_value"] is not None
         assert result["found_at_budget"] is None and result["iterations_to_all"] is None
     assert not any(line.startswith("random search expected") for line in lines)
+
+
+def test_run_with_cache_reuses_runs_and_jobs_must_be_positive(tables, capsys, tmp_path):
+    argv = ("run", "--benchmark", "nmthpo", "--data", str(tables), "--instance", PAIR, "--method", "random",
+            "--budget", "6", "--seeds", "2", "--cache", str(tmp_path / "cache"))
+    code, first, err = _run(capsys, *argv)
+    assert code == 0 and "(cached)" not in err and len(list((tmp_path / "cache").rglob("*.pkl"))) == 2
+    code, second, err = _run(capsys, *argv, "--jobs", "2")
+    assert code == 0 and err.count("(cached)") == 2
+    strip = lambda line: {k: v for k, v in json.loads(line)["methods"]["random"].items() if not k.startswith("wall")}  # noqa: E731
+    assert strip(first[-1]) == strip(second[-1])
+    code, _, err = _run(capsys, *argv[:-2], "--jobs", "0")
+    assert code == 2 and "jobs=0 must be an integer >= 1" in err
