@@ -33,7 +33,7 @@ from benchmarks.blackboxes.nmthpo import available_instances as nmt_pairs
 from benchmarks.blackboxes.yahpo import available_instances as yahpo_instances
 from benchmarks.run_cache import RunCache
 from benchmarks.runner import parse_methods, run_methods
-from benchmarks.summary import benchmark_summary, history_curves, json_ready
+from benchmarks.summary import benchmark_summary, format_mean_std, history_curves, json_ready, mean_std
 from orchestrator.methods import build_searcher, describe_methods, get_method
 
 __all__ = [
@@ -139,11 +139,10 @@ def _on_cost_grid(curves: Sequence[pd.DataFrame], column: str, grid: np.ndarray)
 
 
 def _mean_std_text(values: Sequence[float | None], digits: int) -> str:
-    finite = [v for v in values if v is not None and np.isfinite(v)]
-    if not finite or len(finite) < len(values):
+    """``"mean ± std"`` over seeds, or ``"-"`` unless every seed has a finite value."""
+    if any(v is None or not np.isfinite(v) for v in values):
         return "-"
-    std = float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0
-    return f"{np.mean(finite):.{digits}f} ± {std:.{digits}f}"
+    return format_mean_std(*mean_std(values), digits)
 
 
 # ----------------------------------------------------------------------------- plots
@@ -226,7 +225,7 @@ def _nmt_table(results: Sequence[InstanceResult]) -> str:
             if info["iterations_to_all"] is None:
                 to_all = f"not in every seed ({info['iterations_to_all_reached']}/{info['seeds']})"
             else:
-                to_all = f"{info['iterations_to_all']:.1f} ± {info['iterations_to_all_std']:.1f}"
+                to_all = format_mean_std(info["iterations_to_all"], info["iterations_to_all_std"], 1)
             lines.append(f"| {pair} | {method} | {info['seeds']} | {info['pool_mode']} | {found[0]} | {found[1]} "
                          f"| {to_all} | {info['wall_s']:.1f} |")
         expected = summary["random_expected"]

@@ -29,8 +29,10 @@ __all__ = [
     "benchmark_summary",
     "check_positive_int",
     "effective_budget",
+    "format_mean_std",
     "history_curves",
     "json_ready",
+    "mean_std",
     "random_expectation",
     "summarize",
     "summary_table",
@@ -75,7 +77,8 @@ def history_curves(history: pd.DataFrame, blackbox: Any) -> pd.DataFrame:
     return curves
 
 
-def _mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None]:
+def mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (0 for one value) of the finite ``values``; ``(None, None)`` if none."""
     finite = [float(v) for v in values if v is not None and np.isfinite(v)]
     if not finite:
         return None, None
@@ -118,7 +121,7 @@ def summarize(histories: Sequence[pd.DataFrame], blackbox: Any) -> dict[str, Any
     summary: dict[str, Any] = {}
     for key in runs[0]:
         values = [run[key] for run in runs]
-        summary[key], summary[f"{key}_std"] = _mean_std(values)
+        summary[key], summary[f"{key}_std"] = mean_std(values)
         if key == "iterations_to_all":
             reached = sum(value is not None for value in values)
             summary["iterations_to_all_reached"] = reached
@@ -183,7 +186,8 @@ def json_ready(value: Any) -> Any:
     return value
 
 
-def _format(mean: float | None, std: float | None, digits: int) -> str:
+def format_mean_std(mean: float | None, std: float | None, digits: int) -> str:
+    """``"mean ± std"`` (``"mean"`` without a std, ``"-"`` without a mean) to ``digits`` decimals."""
     if mean is None:
         return "-"
     return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
@@ -193,19 +197,19 @@ def summary_table(summary: Mapping[str, Any]) -> pd.DataFrame:
     """One row per method (mean ± std), plus ``random (expected)`` on finite pools."""
     rows = []
     for name, result in summary["methods"].items():
-        to_all = _format(result["iterations_to_all"], result["iterations_to_all_std"], 1)
+        to_all = format_mean_std(result["iterations_to_all"], result["iterations_to_all_std"], 1)
         if summary.get("pareto_size") and result["iterations_to_all"] is None:
             to_all = f"all found in {result['iterations_to_all_reached']}/{result['seeds']} seeds"
         rows.append({
             "method": name,
             "seeds": result["seeds"],
             "pool_mode": result["pool_mode"],
-            "found_at_budget": _format(result["found_at_budget"], result["found_at_budget_std"], 2),
+            "found_at_budget": format_mean_std(result["found_at_budget"], result["found_at_budget_std"], 2),
             "iterations_to_all": to_all,
-            "final_hypervolume": _format(result["final_hypervolume"], result["final_hypervolume_std"], 3),
-            "best_value": _format(result["best_value"], result["best_value_std"], 4),
-            "cost": _format(result["cost"], result["cost_std"], 0),
-            "wall_s": _format(result["wall_s"], None, 2),
+            "final_hypervolume": format_mean_std(result["final_hypervolume"], result["final_hypervolume_std"], 3),
+            "best_value": format_mean_std(result["best_value"], result["best_value_std"], 4),
+            "cost": format_mean_std(result["cost"], result["cost_std"], 0),
+            "wall_s": format_mean_std(result["wall_s"], None, 2),
         })
     expected = summary.get("random_expected")
     if expected is not None:
