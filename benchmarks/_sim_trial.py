@@ -6,18 +6,21 @@ only touch a handful of attributes: ``trial.trial_id``, ``trial.status``, ``tria
 ``tune_controller.get_trials()``, ``get_live_trials()``, ``stop_trial()``, ``pause_trial()``.
 These classes implement exactly those, so a scheduler runs without a Ray session.
 ``history_frame`` turns finished trials into the simulator's history table.
+
+This module knows nothing of the cluster: the controller is handed the cluster's trial
+collections and its stop/pause callables, so the import graph stays a tree.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 from ray.tune.experiment.trial import Trial
 
-if TYPE_CHECKING:
-    from benchmarks.simulator import SimulatedCluster
+__all__ = ["SimulatedController", "SimulatedTrial", "history_frame"]
 
 
 class SimulatedTrial:
@@ -44,7 +47,6 @@ class SimulatedTrial:
         "start_time",
         "segment_start",
         "worker",
-        "event_token",
         "pending_outcome",
         "pending_increment",
     )
@@ -66,8 +68,6 @@ class SimulatedTrial:
         self.start_time: float | None = None
         self.segment_start = 0.0
         self.worker: int | None = None
-        # Bumped when the trial is stopped or paused from outside, invalidating its queued event.
-        self.event_token = 0
         self.pending_outcome: dict[str, float] | BaseException | None = None
         self.pending_increment = 0.0
 
@@ -80,32 +80,50 @@ class SimulatedTrial:
 
 
 class SimulatedController:
-    """The ``tune_controller`` argument handed to scheduler hooks; delegates to the cluster.
+    """The ``tune_controller`` argument handed to scheduler hooks.
+
+    ``trials`` and ``live_trials`` are the cluster's own collections (kept up to date by it, read
+    here); ``stop_trial`` and ``pause_trial`` are the cluster's transitions.
 
     Example:
-        >>> controller = SimulatedController(cluster)  # doctest: +SKIP
-        >>> controller.get_trials()  # doctest: +SKIP
-        []
+        >>> trials, stopped = [SimulatedTrial("trial_00000", {})], []
+        >>> controller = SimulatedController(trials, set(trials), stop_trial=stopped.append,
+        ...                                  pause_trial=lambda trial: None)
+        >>> controller.stop_trial(trials[0])
+        >>> controller.get_trials() == stopped
+        True
     """
 
-    def __init__(self, cluster: SimulatedCluster) -> None:
-        self._cluster = cluster
+    __slots__ = ("_trials", "_live_trials", "_stop_trial", "_pause_trial")
+
+    def __init__(
+        self,
+        trials: list[SimulatedTrial],
+        live_trials: set[SimulatedTrial],
+        *,
+        stop_trial: Callable[[SimulatedTrial], None],
+        pause_trial: Callable[[SimulatedTrial], None],
+    ) -> None:
+        self._trials = trials
+        self._live_trials = live_trials
+        self._stop_trial = stop_trial
+        self._pause_trial = pause_trial
 
     def get_trials(self) -> list[SimulatedTrial]:
         """All trials ever added, in creation order (like ``TuneController.get_trials``)."""
-        return self._cluster._trials
+        return self._trials
 
     def get_live_trials(self) -> set[SimulatedTrial]:
         """Trials not yet terminated or errored."""
-        return self._cluster._live_trials
+        return self._live_trials
 
     def stop_trial(self, trial: SimulatedTrial) -> None:
         """Stops a pending, paused or running trial, as ``TuneController.stop_trial`` does."""
-        self._cluster._stop_trial(trial)
+        self._stop_trial(trial)
 
     def pause_trial(self, trial: SimulatedTrial, should_checkpoint: bool = True) -> None:
         """Pauses a running trial and frees its worker; resuming continues from the next step."""
-        self._cluster._pause_trial(trial)
+        self._pause_trial(trial)
 
 
 _TRAILING_COLUMNS = ["fidelity", "training_iteration", "cost", "start_time", "end_time", "status"]

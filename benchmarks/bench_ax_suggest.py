@@ -16,6 +16,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 FAST_OPTIONS = {"num_restarts": 4, "raw_samples": 256, "options": {"maxiter_alternating": 8}}
 
@@ -45,24 +46,22 @@ def suggest_latencies(
         "batch_size": tune.choice([16, 32, 64, 128]),
         "dropout": tune.uniform(0.0, 0.5),
     }
-    searcher = AxMultiObjectiveSearch(
-        space,
-        metric=["val_accuracy", "latency_us", "num_params"],
-        mode=["max", "min", "min"],
-        seed=seed,
-        acquisition_options=acquisition_options,
-        torch_threads=torch_threads,
-    )
     rng = np.random.default_rng(seed)
     # Observations come from quasi-random warm-start rows so both settings see the same data.
     sampler = np.random.default_rng(seed + 1)
     rows = []
     for _ in range(observations):
         config = {name: domain.sample(random_state=sampler) for name, domain in space.items()}
-        rows.append({**{f"config/{k}": v for k, v in config.items()}, **_objectives(config, rng)})
-    import pandas as pd
-
-    searcher._attach_warm_start(pd.DataFrame(rows))
+        rows.append({**config, **_objectives(config, rng)})
+    searcher = AxMultiObjectiveSearch(
+        space,
+        metric=["val_accuracy", "latency_us", "num_params"],
+        mode=["max", "min", "min"],
+        seed=seed,
+        warm_start=pd.DataFrame(rows),
+        acquisition_options=acquisition_options,
+        torch_threads=torch_threads,
+    )
     latencies = []
     for index in range(repeats):
         start = time.perf_counter()

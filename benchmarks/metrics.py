@@ -18,11 +18,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import torch
-from botorch.utils.multi_objective.box_decompositions.dominated import DominatedPartitioning
-from botorch.utils.multi_objective.pareto import is_non_dominated
 
-from benchmarks.blackboxes.base import MODES, Blackbox
+from benchmarks.blackboxes.base import Blackbox
+from multiobjective import Objectives, hypervolume, hypervolume_trace, normalise_mode
 
 __all__ = [
     "best_value_curve",
@@ -36,20 +34,9 @@ __all__ = [
 ]
 
 
-def _objective_columns(history: pd.DataFrame, blackbox: Blackbox) -> pd.DataFrame:
-    missing = [name for name in blackbox.objectives if name not in history.columns]
-    if missing:
-        raise KeyError(f"history lacks objective columns {missing}; it has {list(history.columns)}.")
-    columns = history[list(blackbox.objectives)]
-    try:
-        return columns.astype(float)
-    except (TypeError, ValueError):  # e.g. None or strings from a failed trial
-        return columns.apply(pd.to_numeric, errors="coerce")
-
-
 def full_evaluation_mask(history: pd.DataFrame, blackbox: Blackbox) -> np.ndarray:
     """Boolean per history row: finite objectives reached at the candidate's full fidelity."""
-    mask = np.isfinite(_objective_columns(history, blackbox).to_numpy(dtype=float)).all(axis=1)
+    mask = np.isfinite(Objectives.from_spec(blackbox.objectives).values_in(history)).all(axis=1)
     if "fidelity" in history.columns and blackbox.fidelity is not None:
         fidelities = pd.to_numeric(history["fidelity"], errors="coerce").to_numpy(dtype=float)
         indices = _candidate_indices(history)
@@ -143,37 +130,18 @@ def normalise_objectives(values: np.ndarray, blackbox: Blackbox) -> np.ndarray:
     return np.clip(normalised, 0.0, 1.0)
 
 
-def _hypervolume(points: np.ndarray) -> float:
-    """Volume dominated by ``N x m`` points in ``[0, 1]^m`` above the origin (for ``m = 1``: the largest value)."""
-    if len(points) == 0:
-        return 0.0
-    if points.shape[-1] == 1:  # BoTorch's box decompositions need two or more objectives
-        return float(np.max(points))
-    points_t = torch.as_tensor(points, dtype=torch.double)
-    partitioning = DominatedPartitioning(ref_point=torch.zeros(points_t.shape[-1], dtype=torch.double), Y=points_t)
-    return float(partitioning.compute_hypervolume())
-
-
 def hypervolume_curve(history: pd.DataFrame, blackbox: Blackbox) -> np.ndarray:
     """Hypervolume of the full evaluations so far, after each history row, in ``[0, 1]^m``.
 
     Objectives are normalised with :func:`normalise_objectives`; the reference point is the
     worst corner (the origin), so the curve lies in ``[0, 1]`` and is non-decreasing.
     """
-    values = _objective_columns(history, blackbox).to_numpy(dtype=float)
+    m = len(blackbox.objectives)
+    if not len(history):
+        return np.zeros(0)
+    normalised = normalise_objectives(Objectives.from_spec(blackbox.objectives).values_in(history), blackbox)
     full = full_evaluation_mask(history, blackbox)
-    curve = np.zeros(len(history))
-    front = np.empty((0, len(blackbox.objectives)))
-    volume = 0.0
-    for row in range(len(history)):
-        if full[row]:
-            point = normalise_objectives(values[row], blackbox)
-            if not any(np.all(p >= point[0]) for p in front):  # a dominated point adds no volume
-                front = np.vstack([front, point])
-                front = front[is_non_dominated(torch.as_tensor(front), deduplicate=True).numpy()]
-                volume = _hypervolume(front)
-        curve[row] = volume
-    return curve
+    return hypervolume_trace(normalised, np.zeros(m), include=full)
 
 
 def known_hypervolume(blackbox: Blackbox) -> float | None:
@@ -182,7 +150,8 @@ def known_hypervolume(blackbox: Blackbox) -> float | None:
     pareto = blackbox.known_pareto_indices()
     if table is None or pareto is None:
         return None
-    return _hypervolume(normalise_objectives(table.to_numpy(dtype=float)[pareto], blackbox))
+    points = normalise_objectives(table.to_numpy(dtype=float)[pareto], blackbox)
+    return hypervolume(points, np.zeros(len(blackbox.objectives)))
 
 
 def best_value_curve(history: pd.DataFrame, objective: str, mode: str) -> np.ndarray:
@@ -192,8 +161,7 @@ def best_value_curve(history: pd.DataFrame, objective: str, mode: str) -> np.nda
         >>> best_value_curve(pd.DataFrame({"acc": [0.5, np.nan, 0.7, 0.6]}), "acc", "max")
         array([0.5, 0.5, 0.7, 0.7])
     """
-    if mode not in MODES:
-        raise ValueError(f"mode={mode!r} must be one of {MODES}.")
+    mode = normalise_mode(mode)
     if objective not in history.columns:
         raise KeyError(f"history has no column {objective!r}; it has {list(history.columns)}.")
     values = pd.to_numeric(history[objective], errors="coerce").to_numpy(dtype=float)

@@ -32,7 +32,7 @@ from benchmarks.blackboxes import make_blackbox
 from benchmarks.blackboxes.nmthpo import available_instances as nmt_pairs
 from benchmarks.blackboxes.yahpo import available_instances as yahpo_instances
 from benchmarks.run_cache import RunCache
-from benchmarks.runner import parse_methods, run_methods
+from benchmarks.runner import parse_methods, run_methods, search_problem
 from benchmarks.summary import benchmark_summary, format_mean_std, history_curves, json_ready, mean_std
 from orchestrator.methods import build_searcher, describe_methods, get_method
 
@@ -87,10 +87,7 @@ def inapplicable_reason(blackbox: Any, method: str) -> str | None:
     """Why ``method`` cannot run on ``blackbox`` (no pool for a pool searcher, no fidelity for a scheduler)."""
     if get_method(method).scheduler is not None and getattr(blackbox, "fidelity", None) is None:
         return "stops trials early but the benchmark has no fidelity"
-    searcher = build_searcher(
-        method, space=blackbox.search_space(), metrics=list(blackbox.objectives),
-        modes=list(blackbox.objectives.values()),
-    )
+    searcher = build_searcher(method, search_problem(blackbox, seed=None, workers=None))
     if callable(getattr(searcher, "set_candidates", None)) and blackbox.candidates() is None:
         return "chooses among a finite pool but the benchmark is a surrogate without one"
     return None

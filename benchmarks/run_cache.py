@@ -34,8 +34,10 @@ _PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _RUN_SOURCES = (
     "searchers",
     "schedulers",
+    "multiobjective",
     "benchmarks/blackboxes",
     "benchmarks/simulator.py",
+    "benchmarks/_sim_events.py",
     "benchmarks/_sim_trial.py",
     "benchmarks/_sim_pool.py",
     "benchmarks/runner.py",

@@ -30,7 +30,9 @@ from benchmarks.blackboxes import make_blackbox
 from benchmarks.run_cache import RunCache
 from benchmarks.simulator import SimulatedCluster
 from benchmarks.summary import check_positive_int, benchmark_summary, effective_budget, summary_table
-from orchestrator.methods import build_scheduler, build_searcher, get_method, method_names
+from multiobjective import Objectives
+from orchestrator.methods import SearchProblem, build_searcher, get_method, method_names, resolve_scheduler_name
+from schedulers.catalogue import SchedulerConfig, scheduler_config
 
 __all__ = [
     "load_blackbox",
@@ -38,7 +40,9 @@ __all__ = [
     "run_benchmark",
     "run_method",
     "run_methods",
+    "scheduler_for",
     "scheduler_metric",
+    "search_problem",
 ]
 
 Progress = Callable[[str], None]
@@ -80,6 +84,33 @@ def scheduler_metric(blackbox: Any) -> tuple[str, str]:
     return chosen
 
 
+def scheduler_for(blackbox: Any, method: str) -> SchedulerConfig | None:
+    """The scheduler ``method`` runs with on ``blackbox`` (``None`` if it has none).
+
+    Built from the same catalogues, with the same defaults, as a user's experiment with that
+    method: the metric is :func:`scheduler_metric`, ``max_t`` the number of fidelity steps.
+    """
+    name = resolve_scheduler_name(method, None, scheduler_section=False)
+    if name is None:
+        return None
+    fidelity = getattr(blackbox, "fidelity", None)
+    if fidelity is None:
+        raise ValueError(
+            f"method {method!r} stops trials early and needs a blackbox with a fidelity; "
+            f"{blackbox!r} has none. Use a method without a scheduler (e.g. 'random', 'tpe')."
+        )
+    metric, mode = scheduler_metric(blackbox)
+    return scheduler_config(name, metric=metric, mode=mode, max_t=len(fidelity.steps))
+
+
+def search_problem(blackbox: Any, *, seed: int | None, workers: int | None, max_t: int | None = None) -> SearchProblem:
+    """The :class:`~orchestrator.methods.SearchProblem` of ``blackbox``: its space and objectives."""
+    return SearchProblem(
+        blackbox.search_space(), Objectives.from_spec(blackbox.objectives),
+        seed=seed, max_concurrent=workers, max_t=max_t,
+    )
+
+
 def run_method(
     blackbox: Any,
     method: str,
@@ -108,27 +139,14 @@ def run_method(
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed={seed!r} must be an integer >= 0.")
     started = time.perf_counter()
-    scheduler = None
-    if get_method(method).scheduler is not None:
-        fidelity = getattr(blackbox, "fidelity", None)
-        if fidelity is None:
-            raise ValueError(
-                f"method {method!r} stops trials early and needs a blackbox with a fidelity; "
-                f"{blackbox!r} has none. Use a method without a scheduler (e.g. 'random', 'tpe')."
-            )
-        metric, mode = scheduler_metric(blackbox)
-        scheduler = build_scheduler(method, metric=metric, mode=mode, max_t=len(fidelity.steps))
-    searcher = build_searcher(
-        method,
-        space=blackbox.search_space(),
-        metrics=list(blackbox.objectives),
-        modes=list(blackbox.objectives.values()),
-        seed=int(seed),
-        max_concurrent=workers,
-        **options,
+    scheduler = scheduler_for(blackbox, method)
+    problem = search_problem(
+        blackbox, seed=int(seed), workers=workers, max_t=None if scheduler is None else scheduler.max_t
     )
+    searcher = build_searcher(method, problem, **options)
     cluster = SimulatedCluster(
-        blackbox, searcher, scheduler=scheduler, num_workers=workers, max_trials=budget, seed=int(seed)
+        blackbox, searcher, scheduler=None if scheduler is None else scheduler.build(),
+        num_workers=workers, max_trials=budget, seed=int(seed),
     )
     history = cluster.run()
     history.attrs.update(

@@ -8,6 +8,10 @@ scheduler are the very objects a user passes to Tune, driven through the same ho
 same order as ``TuneController`` (scheduler first, then searcher; ``STOP`` hides the result from
 ``Searcher.on_trial_result``), and no Ray process is started.
 
+Modules: ``benchmarks._sim_events`` (the clock and its event heap), ``benchmarks._sim_trial``
+(the trial and controller stand-ins schedulers see, the history table), ``benchmarks._sim_pool``
+(pool mode) and this one, the cluster that drives the searcher and the scheduler.
+
 Example: ``python -m benchmarks.bench_simulator_speed`` (10,000 ASHA trials on 64 workers).
 """
 
@@ -28,8 +32,11 @@ from ray.tune.experiment.trial import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
+from benchmarks._sim_events import EventQueue
 from benchmarks._sim_pool import CANDIDATE_INDEX_KEY, CandidatePool, resolve_pool_mode
 from benchmarks._sim_trial import SimulatedController, SimulatedTrial, history_frame
+
+__all__ = ["CANDIDATE_INDEX_KEY", "SimulatedCluster"]
 
 _FIFO_CHOOSE = FIFOScheduler.choose_trial_to_run
 
@@ -166,11 +173,8 @@ class SimulatedCluster:
             self._configure_components()
             self._fill_workers()
             while True:
-                while self._events:
-                    time, _, trial, token = heapq.heappop(self._events)
-                    if token != trial.event_token:
-                        continue  # the trial was stopped or paused after this step was queued
-                    self._now = time
+                # Steps of trials stopped or paused after they were queued never surface here.
+                while (trial := self._events.pop()) is not None:
                     self._on_step_reported(trial)
                     self._fill_workers()
                 if not self._num_paused:
@@ -189,9 +193,7 @@ class SimulatedCluster:
         return pd.DataFrame(self._segments, columns=["trial_id", "worker", "start_time", "end_time"])
 
     def _prepare(self) -> None:
-        self._now = 0.0
-        self._events: list[tuple[float, int, SimulatedTrial, int]] = []
-        self._event_seq = 0
+        self._events = EventQueue()  # the simulated clock: ``self._events.now``
         self._free_workers = list(range(self.num_workers))
         self._trials: list[SimulatedTrial] = []
         self._live_trials: set[SimulatedTrial] = set()
@@ -201,7 +203,9 @@ class SimulatedCluster:
         self._searcher_finished = False
         self._records: list[tuple] = []
         self._segments: list[tuple[str, int, float, float]] = []
-        self._controller = SimulatedController(self)
+        self._controller = SimulatedController(
+            self._trials, self._live_trials, stop_trial=self._stop_trial, pause_trial=self._pause_trial
+        )
         self._scheduler_metric: str | None = None
         self._pool: CandidatePool | None = None
         if self.pool_mode_used != "off":
@@ -215,10 +219,12 @@ class SimulatedCluster:
         scheduler_metric = getattr(self.scheduler, "metric", None)
         default_metric = next(iter(self._objectives))
         scheduler_mode = self._objectives.get(scheduler_metric or default_metric)
-        has_mode = getattr(self.scheduler, "_mode", None) is not None
-        self.scheduler.set_search_properties(
-            None if scheduler_metric else default_metric, None if has_mode else scheduler_mode
-        )
+        offered_metric = None if scheduler_metric else default_metric
+        # A scheduler built with a mode of its own refuses another one (Ray's schedulers return
+        # False and change nothing; checked on ray 2.60), so it then gets the metric alone. Its
+        # mode is never read: Ray has no public accessor for it.
+        if self.scheduler.set_search_properties(offered_metric, scheduler_mode) is False:
+            self.scheduler.set_search_properties(offered_metric, None)
         self._scheduler_metric = getattr(self.scheduler, "metric", None)
 
     def _fill_workers(self) -> None:
@@ -305,8 +311,8 @@ class SimulatedCluster:
         trial.status = Trial.RUNNING
         trial.worker = heapq.heappop(self._free_workers)
         if trial.start_time is None:
-            trial.start_time = self._now
-        trial.segment_start = self._now
+            trial.start_time = self._events.now
+        trial.segment_start = self._events.now
         self._queue_next_step(trial)
 
     def _queue_next_step(self, trial: SimulatedTrial) -> None:
@@ -331,8 +337,7 @@ class SimulatedCluster:
         except Exception as error:  # a blackbox failure is a failed trial, as in Tune
             outcome = error
         trial.pending_outcome, trial.pending_increment = outcome, delay
-        self._event_seq += 1
-        heapq.heappush(self._events, (self._now + delay, self._event_seq, trial, trial.event_token))
+        self._events.push(delay, trial)
 
     def _on_step_reported(self, trial: SimulatedTrial) -> None:
         trial.cost_so_far += trial.pending_increment
@@ -381,8 +386,8 @@ class SimulatedCluster:
 
     def _release_worker(self, trial: SimulatedTrial, new_status: str) -> None:
         if trial.status == Trial.RUNNING:
-            trial.event_token += 1
-            self._segments.append((trial.trial_id, trial.worker, trial.segment_start, self._now))
+            self._events.cancel(trial)  # its next step, if queued, never reports
+            self._segments.append((trial.trial_id, trial.worker, trial.segment_start, self._events.now))
             heapq.heappush(self._free_workers, trial.worker)
             trial.worker = None
         elif trial.status == Trial.PAUSED:
@@ -429,4 +434,4 @@ class SimulatedCluster:
             self._release_worker(trial, Trial.PAUSED)
 
     def _record(self, trial: SimulatedTrial, status: str) -> None:
-        self._records.append((trial, status, self._now))
+        self._records.append((trial, status, self._events.now))

@@ -13,7 +13,8 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-MODES = ("max", "min")
+from multiobjective.objectives import ObjectiveError, normalise_mode
+
 
 
 class SpecError(ValueError):
@@ -117,13 +118,11 @@ def check_number(
 
 
 def check_mode(value: Any, field: str) -> str:
-    """``"max"`` or ``"min"``, case-insensitive."""
-    normalised = value.strip().lower() if isinstance(value, str) else value
-    if normalised not in MODES:
-        raise SpecError(
-            f"got {value!r}; use 'max' (larger is better) or 'min' (smaller is better).", field
-        )
-    return normalised
+    """``"max"`` or ``"min"``, case-insensitive (:func:`multiobjective.normalise_mode`)."""
+    try:
+        return normalise_mode(value)
+    except ObjectiveError as error:
+        raise SpecError(str(error), field) from None
 
 
 def check_name(value: Any, field: str) -> str:

@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--method", help="search method (see `orchestrator methods`)")
     demo.set_defaults(handler=_demo_command)
 
-    methods = commands.add_parser("methods", help="list the search methods")
+    methods = commands.add_parser("methods", help="list the search methods and schedulers")
     methods.set_defaults(handler=_methods_command)
     return parser
 
@@ -103,7 +103,7 @@ def _print_result(result: Any) -> None:
     from orchestrator.results import format_pareto_table
 
     print(f"Pareto front: {len(result.pareto)} of {len(result.results)} trials")
-    print(format_pareto_table(result.results, result.experiment.objectives))
+    print(format_pareto_table(result.pareto, result.experiment.objectives))
     print(f"\nExperiment directory: {result.experiment_dir}")
     for name, path in result.paths.items():
         print(f"  {name}: {path}")
@@ -151,11 +151,16 @@ def _demo_command(args: argparse.Namespace) -> int:
 
 
 def _methods_command(args: argparse.Namespace) -> int:
-    from orchestrator.methods import describe_methods
+    from orchestrator import methods
+    from schedulers import catalogue
 
-    descriptions = describe_methods()
-    width = max(map(len, descriptions), default=0)
+    descriptions = methods.describe_methods()
+    schedulers = catalogue.describe_schedulers()
+    width = max(map(len, [*descriptions, *schedulers]), default=0)
     for name, description in descriptions.items():
+        print(f"{name:<{width}}  {description}")
+    print("\nSchedulers (scheduler.type; options left out take these defaults):")
+    for name, description in schedulers.items():
         print(f"{name:<{width}}  {description}")
     return 0
 

@@ -6,9 +6,12 @@
 the demo needs no download, and an 8-epoch trial takes a second or two on one CPU core.
 
 Example:
+    >>> experiment = demo_experiment(num_trials=20)
+    >>> experiment.method, experiment.scheduler.type, experiment.budget.num_trials
+    ('ax-mobo', 'asha', 20)
     >>> from orchestrator.run import run
-    >>> result = run(demo_experiment(num_trials=20))
-    >>> print(result.pareto)
+    >>> result = run(experiment)  # starts Ray, a few minutes on 2 CPUs  # doctest: +SKIP
+    >>> print(result.pareto)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from orchestrator.methods import get_method
 from orchestrator.spec import Budget, Experiment, Objective, Resources, SchedulerSpec
 from orchestrator.trainable import (
     count_parameters,
@@ -131,8 +135,10 @@ def train_digits(config: Mapping[str, Any]) -> None:
     stopped.
 
     Example:
-        >>> tune.Tuner(train_digits, param_space={"hidden_width": 64, "num_layers": 2,
-        ...     "lr": 1e-2, "batch_size": 32, "dropout": 0.1, "epochs": 8}).fit()
+        >>> from ray import tune
+        >>> tuner = tune.Tuner(train_digits, param_space={"hidden_width": 64, "num_layers": 2,
+        ...     "lr": 1e-2, "batch_size": 32, "dropout": 0.1, "epochs": 8})  # doctest: +SKIP
+        >>> results = tuner.fit()  # starts Ray  # doctest: +SKIP
     """
     settings = _validated(config)
     # Two trials share two cores; intra-op threads would make them fight over both.
@@ -173,11 +179,11 @@ def train_digits(config: Mapping[str, Any]) -> None:
         report_epoch(metrics, model=model, optimizer=optimizer, epoch=epoch)
 
 
-# Fewer acquisition restarts keep each Ax suggestion to a few seconds on 2 CPU cores, so the
-# 20-trial demo finishes in minutes (BoTorch's defaults: 20 restarts, 1024 raw samples).
-FAST_AX_OPTIONS = {
-    "acquisition_options": {"num_restarts": 4, "raw_samples": 256, "options": {"maxiter_alternating": 8}}
-}
+def _demo_scheduler(method: str, epochs: int) -> SchedulerSpec:
+    """ASHA judging trials at epochs 2 and 6 (as in examples/digits.yaml), or the method's own scheduler."""
+    if get_method(method).scheduler is not None:
+        return SchedulerSpec(metric="val_accuracy", max_t=epochs)
+    return SchedulerSpec("asha", metric="val_accuracy", max_t=epochs, grace_period=min(2, epochs), reduction_factor=3)
 
 
 def demo_experiment(
@@ -223,15 +229,9 @@ def demo_experiment(
             Objective("num_params", "min"),
         ],
         method=method,
-        method_options=dict(FAST_AX_OPTIONS) if method == "ax-mobo" else {},
-        scheduler=SchedulerSpec(
-            "asha",
-            metric="val_accuracy",
-            mode="max",
-            max_t=epochs,
-            grace_period=min(2, epochs),
-            reduction_factor=3,
-        ),
+        # The method's cheap options keep each suggestion to seconds on 2 CPU cores.
+        method_options=dict(get_method(method).cheap_options),
+        scheduler=_demo_scheduler(method, epochs),
         budget=Budget(num_trials=num_trials, max_concurrent=max_concurrent),
         resources=Resources(cpu=1, gpu=0),
         storage_path=storage_path,

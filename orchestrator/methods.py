@@ -1,90 +1,155 @@
-"""The catalogue of search methods by name, shared by the experiment spec, the CLI and the benchmarks.
+"""The catalogue of search methods by name, for the experiment spec, the CLI and the benchmarks.
 
-Every method is built with the same arguments, so swapping algorithms is a one-word change:
+A method is a searcher with its default options and, for some, the early-stopping scheduler it
+comes with (a name in :mod:`schedulers.catalogue`). Everything that runs a method by name builds
+it here, so a name means one configuration everywhere. Options follow one rule for every caller:
+the method's defaults, overridden by the options the caller passes (the spec's
+``method_options``); scheduler options follow the same rule in :func:`schedulers.scheduler_config`.
 
-    searcher = build_searcher("tpe", space=space, metrics=["acc", "latency"], modes=["max", "min"])
+Every method is built from the same :class:`SearchProblem`, so swapping algorithms is a
+one-word change:
+
+Example:
+    >>> from ray import tune
+    >>> from multiobjective import Objectives
+    >>> problem = SearchProblem({"x": tune.uniform(0, 1)}, Objectives.from_spec({"acc": "max", "ms": "min"}), seed=0)
+    >>> type(build_searcher("random", problem)).__name__
+    'RandomSearch'
+    >>> get_method("asha").scheduler
+    'asha'
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+import difflib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
-from ray.tune.search import Searcher
+from multiobjective import Objectives
+from schedulers.catalogue import DEFAULT_SCHEDULER, describe_schedulers
+
+__all__ = [
+    "Method",
+    "SearchProblem",
+    "build_searcher",
+    "describe_methods",
+    "get_method",
+    "method_names",
+    "register_method",
+    "resolve_scheduler_name",
+]
+
+
+@dataclass(frozen=True)
+class SearchProblem:
+    """What every searcher is built from: the space, the objectives and how trials run.
+
+    Attributes:
+        space: Ray Tune search space (domains, constants, nested dicts).
+        objectives: names, directions and thresholds.
+        constraints: outcome constraints on other metrics, e.g. ``("num_params <= 100000",)``.
+        seed: seed of the searcher.
+        max_concurrent: most trials running at once.
+        max_t: value of ``time_attr`` at which a trial is complete when a scheduler may stop
+            trials earlier (``None`` without a scheduler).
+        time_attr: the result key that counts training progress.
+    """
+
+    space: Mapping[str, Any]
+    objectives: Objectives
+    constraints: tuple[str, ...] = ()
+    seed: int | None = None
+    max_concurrent: int | None = None
+    max_t: int | None = None
+    time_attr: str = "training_iteration"
 
 
 @dataclass(frozen=True)
 class Method:
     """A named way of choosing trials, and optionally of stopping them early.
 
-    ``build(space, metrics, modes, seed, max_concurrent, **options)`` returns a fresh
-    ``ray.tune.search.Searcher``; ``scheduler(metric, mode, max_t, time_attr)``, when set,
-    returns a fresh ``TrialScheduler`` for the single metric it promotes on.
+    ``build(problem, **options)`` returns a fresh ``ray.tune.search.Searcher``; ``defaults`` are
+    its options unless the caller overrides them; ``scheduler`` names the scheduler the method
+    comes with (``None``: whatever the spec asks for, by default none); ``searches_feasible``
+    says whether the searcher itself steers by thresholds and constraints (all methods apply
+    them to the reported front); ``cheap_options`` trade a little search quality for much
+    cheaper suggestions on small CPUs (the demo uses them; the spec's ``method_options`` can).
     """
 
     name: str
     description: str
-    build: Callable[..., Searcher]
-    scheduler: Callable[..., Any] | None = None
+    build: Callable[..., Any]
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    scheduler: str | None = None
+    searches_feasible: bool = False
+    cheap_options: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _build_ax(space, metrics, modes, seed, max_concurrent, **options) -> Searcher:
+def _build_ax(problem: SearchProblem, **options: Any) -> Any:
     from searchers import AxMultiObjectiveSearch
 
+    warm_start = options.get("warm_start")
+    if isinstance(warm_start, (str, os.PathLike)):  # a results.csv of an earlier experiment
+        import pandas as pd
+
+        from orchestrator.results import as_search_results
+
+        options["warm_start"] = as_search_results(pd.read_csv(warm_start), problem.objectives)
+    if problem.max_t is not None:
+        options.setdefault("max_progression", problem.max_t)
+        options.setdefault("progression_attr", problem.time_attr)
     return AxMultiObjectiveSearch(
-        space, metric=list(metrics), mode=list(modes), seed=seed, max_concurrent=max_concurrent, **options
+        problem.space,
+        metric=list(problem.objectives.names),
+        mode=list(problem.objectives.modes),
+        objective_thresholds=dict(problem.objectives.thresholds) or None,
+        outcome_constraints=list(problem.constraints) or None,
+        seed=problem.seed,
+        max_concurrent=problem.max_concurrent,
+        **options,
     )
 
 
-def _build_tpe(space, metrics, modes, seed, max_concurrent, **options) -> Searcher:
+def _build_tpe(problem: SearchProblem, **options: Any) -> Any:
     from ray.tune.search.hyperopt import HyperOptSearch
     from ray.tune.search.variant_generator import parse_spec_vars
 
     from searchers.scalarized import SCALARIZED_METRIC, ScalarizedSearch
 
+    space = dict(problem.space)
     if space:
         _, domains, _ = parse_spec_vars(space)
         if domains:  # Tune domains: convert them here, as Tuner would, instead of letting hyperopt warn
             space = HyperOptSearch.convert_search_space(space)
-
-    if len(metrics) == 1:
-        return HyperOptSearch(space, metric=metrics[0], mode=modes[0], random_state_seed=seed, **options)
+    objectives = problem.objectives
+    if len(objectives) == 1:
+        return HyperOptSearch(
+            space, metric=objectives.names[0], mode=objectives.modes[0], random_state_seed=problem.seed, **options
+        )
     weights = options.pop("weights", None)
-    base = HyperOptSearch(space, metric=SCALARIZED_METRIC, mode="min", random_state_seed=seed, **options)
-    return ScalarizedSearch(base, metric=list(metrics), mode=list(modes), weights=weights)
+    base = HyperOptSearch(space, metric=SCALARIZED_METRIC, mode="min", random_state_seed=problem.seed, **options)
+    return ScalarizedSearch(base, objectives, weights=weights)
 
 
-def _build_random(space, metrics, modes, seed, max_concurrent, **options) -> Searcher:
+def _build_random(problem: SearchProblem, **options: Any) -> Any:
     from searchers import RandomSearch
 
-    return RandomSearch(space, metric=list(metrics), mode=list(modes), seed=seed, **options)
+    return RandomSearch(problem.space, problem.objectives, seed=problem.seed, **options)
 
 
-def _build_pool(space, metrics, modes, seed, max_concurrent, **options) -> Searcher:
+def _build_pool(problem: SearchProblem, **options: Any) -> Any:
     from searchers.pool_multi_objective import PoolMultiObjectiveSearch
 
     candidates = options.pop("candidates", None)
-    if isinstance(candidates, str):
+    if isinstance(candidates, (str, os.PathLike)):
         import pandas as pd
 
         candidates = pd.read_csv(candidates)
     return PoolMultiObjectiveSearch(
-        candidates, metric=list(metrics), mode=list(modes), seed=seed, max_concurrent=max_concurrent, **options
+        candidates, metric=problem.objectives, seed=problem.seed, max_concurrent=problem.max_concurrent, **options
     )
-
-
-def _asha(metric: str, mode: str, max_t: int, time_attr: str = "training_iteration") -> Any:
-    from ray.tune.schedulers import ASHAScheduler
-
-    return ASHAScheduler(
-        time_attr=time_attr, metric=metric, mode=mode, max_t=max_t, grace_period=1, reduction_factor=3
-    )
-
-
-def _hyperband(metric: str, mode: str, max_t: int, time_attr: str = "training_iteration") -> Any:
-    from schedulers import SynchronousHyperBand
-
-    return SynchronousHyperBand(time_attr=time_attr, metric=metric, mode=mode, max_t=max_t, reduction_factor=3)
 
 
 _REGISTRY: dict[str, Method] = {}
@@ -101,6 +166,12 @@ register_method(Method(
     "ax-mobo",
     "Ax Client multi-objective BO (Sobol start, GP per objective, qLogNEHVI): AxMultiObjectiveSearch",
     _build_ax,
+    searches_feasible=True,
+    # Fewer acquisition restarts: each suggestion takes a few seconds on 2 CPU cores instead of
+    # tens (BoTorch's defaults: 20 restarts, 1024 raw samples).
+    cheap_options={
+        "acquisition_options": {"num_restarts": 4, "raw_samples": 256, "options": {"maxiter_alternating": 8}}
+    },
 ))
 register_method(Method(
     "tpe",
@@ -114,18 +185,13 @@ register_method(Method(
     "(method_options.candidates: list of configs or a CSV path): PoolMultiObjectiveSearch",
     _build_pool,
 ))
-register_method(Method(
-    "asha",
-    "Random search with ASHA early stopping (grace period 1, reduction factor 3) on one metric",
-    _build_random,
-    scheduler=_asha,
-))
-register_method(Method(
-    "hyperband",
-    "Random search with synchronous HyperBand (reduction factor 3) on one metric: SynchronousHyperBand",
-    _build_random,
-    scheduler=_hyperband,
-))
+for _scheduler in ("asha", "hyperband"):
+    register_method(Method(
+        _scheduler,
+        f"Random search with the {_scheduler!r} scheduler on one metric: {describe_schedulers()[_scheduler]}",
+        _build_random,
+        scheduler=_scheduler,
+    ))
 
 
 def method_names() -> list[str]:
@@ -143,32 +209,39 @@ def get_method(name: str) -> Method:
     try:
         return _REGISTRY[name]
     except KeyError:
-        import difflib
+        close = difflib.get_close_matches(str(name), _REGISTRY, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"method: got {name!r}{hint}; use one of {', '.join(_REGISTRY)} "
+            "(`orchestrator methods` describes them)."
+        ) from None
 
-        close = difflib.get_close_matches(name, _REGISTRY, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"Unknown method {name!r}; registered: {method_names()}.{hint}") from None
+
+def resolve_scheduler_name(method: str, requested: str | None, scheduler_section: bool = True) -> str | None:
+    """The scheduler a run of ``method`` uses, given the type the spec asks for (``None``: unset).
+
+    A method that comes with a scheduler uses it (asking for another is an error); otherwise
+    the requested type, :data:`schedulers.catalogue.DEFAULT_SCHEDULER` when a scheduler
+    section names none, and no scheduler (``None``) without a section.
+
+    Example:
+        >>> resolve_scheduler_name("asha", None), resolve_scheduler_name("random", "hyperband")
+        ('asha', 'hyperband')
+    """
+    own = get_method(method).scheduler
+    if own is not None:
+        if requested not in (None, own):
+            raise ValueError(
+                f"scheduler.type: got {requested!r}, but method {method!r} comes with the {own!r} scheduler; "
+                f"drop scheduler.type, or use method 'random' with scheduler.type {requested!r}."
+            )
+        return own
+    if requested is not None:
+        return requested
+    return DEFAULT_SCHEDULER if scheduler_section else None
 
 
-def build_scheduler(name: str, *, metric: str, mode: str, max_t: int, time_attr: str = "training_iteration") -> Any:
-    """The method's own early-stopping scheduler for ``metric``, or ``None`` if it has none."""
+def build_searcher(name: str, problem: SearchProblem, **options: Any) -> Any:
+    """A fresh searcher of method ``name`` for ``problem``; ``options`` override the method's defaults."""
     method = get_method(name)
-    if method.scheduler is None:
-        return None
-    return method.scheduler(metric, mode, max_t, time_attr)
-
-
-def build_searcher(
-    name: str,
-    *,
-    space: Mapping[str, Any],
-    metrics: Sequence[str],
-    modes: Sequence[str],
-    seed: int | None = None,
-    max_concurrent: int | None = None,
-    **options: Any,
-) -> Searcher:
-    """A fresh searcher of method ``name`` over ``space`` for the given objectives."""
-    if len(metrics) != len(modes) or not metrics:
-        raise ValueError(f"metrics {list(metrics)} and modes {list(modes)} must be non-empty and of equal length.")
-    return get_method(name).build(space, list(metrics), list(modes), seed, max_concurrent, **options)
+    return method.build(problem, **{**method.defaults, **options})

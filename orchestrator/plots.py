@@ -1,6 +1,6 @@
 """Figures of an experiment's results: the Pareto front and the hypervolume over trials.
 
-Plain functions over the ``DataFrame``s of :mod:`orchestrator.results`. They build
+Plain functions over results ``DataFrame``s (one row per trial, one column per objective). They build
 ``matplotlib.figure.Figure`` objects directly, without ``pyplot``, so they change no global
 backend state, need no display and are safe in worker processes.
 
@@ -15,18 +15,14 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from orchestrator.results import (
-    ObjectivesLike,
-    finished_mask,
-    normalize_objectives,
-    pareto_front,
-)
+from multiobjective import Objectives, pareto_mask
 
 DPI = 120
 ALL_TRIALS_STYLE = {"color": "0.65", "s": 18, "label": "finished trials"}
@@ -131,7 +127,10 @@ def _plot_single_objective(figure: Figure, df: pd.DataFrame, name: str, mode: st
 
 
 def plot_pareto_front(
-    df: pd.DataFrame, objectives: ObjectivesLike, path: str | Path | None = None
+    df: pd.DataFrame,
+    objectives: Any,
+    path: str | Path | None = None,
+    front: pd.DataFrame | None = None,
 ) -> Figure:
     """Draw the finished trials with the Pareto-optimal ones highlighted.
 
@@ -140,8 +139,10 @@ def plot_pareto_front(
 
     Args:
         df: results, one row per trial (non-finite objective values are left out).
-        objectives: mapping ``name -> "max" | "min"`` or objects with ``.name``/``.mode``.
+        objectives: anything :meth:`multiobjective.Objectives.from_spec` takes.
         path: where to save a PNG (at 120 dpi); nothing is written when ``None``.
+        front: the rows to highlight as Pareto-optimal, e.g. the front among feasible trials
+            that was also written to CSV; by default the front of all finished rows of ``df``.
 
     Returns:
         The ``Figure``.
@@ -150,9 +151,12 @@ def plot_pareto_front(
         >>> df = pd.DataFrame({"acc": [0.9, 0.8], "params": [300, 100]})
         >>> figure = plot_pareto_front(df, {"acc": "max", "params": "min"})
     """
-    pairs = normalize_objectives(objectives)
-    finished = df.loc[finished_mask(df, dict(pairs)).to_numpy()]
-    front = pareto_front(df, dict(pairs))
+    objectives = Objectives.from_spec(objectives)
+    pairs = list(objectives.items())
+    values = objectives.to_maximisation(objectives.values_in(df))
+    finished = df.loc[np.isfinite(values).all(axis=1)]
+    if front is None:
+        front = df.loc[pareto_mask(values)]
     if len(pairs) == 1:
         figure = Figure(figsize=(6.4, 4.8), layout="constrained")
         _plot_single_objective(figure, df, *pairs[0])
@@ -172,7 +176,7 @@ def plot_hypervolume_trace(
     """Draw the hypervolume reached after each trial.
 
     Args:
-        trace_df: the output of :func:`orchestrator.results.hypervolume_trace`, with
+        trace_df: a table with
             columns ``trial_number`` and ``hypervolume``.
         path: where to save a PNG (at 120 dpi); nothing is written when ``None``.
         label: legend entry for the line, e.g. the method's name.

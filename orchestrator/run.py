@@ -13,21 +13,19 @@ import contextlib
 import logging
 import math
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 import pandas as pd
 
-from orchestrator.methods import build_searcher
-from orchestrator.results import default_reference_point, pareto_front, save_results
+from orchestrator.methods import SearchProblem, build_searcher, get_method
+from orchestrator.results import CONFIG_PREFIX, default_reference_point, finished_mask, pareto_front, save_results
 from orchestrator.spec import Experiment, load_experiment, save_experiment
 
 logger = logging.getLogger(__name__)
 
 SPEC_FILENAME = "experiment.yaml"
-CONFIG_PREFIX = "config/"
 _STRICT_METRIC_ENV = "TUNE_DISABLE_STRICT_METRIC_CHECKING"
 
 
@@ -100,31 +98,29 @@ def report(experiment_dir: str | Path) -> ExperimentResult:
     return _finish(experiment, load_results(experiment_dir), experiment_dir)
 
 
+def search_problem(experiment: Experiment) -> SearchProblem:
+    """What the experiment's searcher is built from (the same type the benchmarks build from)."""
+    scheduler = experiment.scheduler_config()
+    return SearchProblem(
+        space=experiment.tune_search_space(include_config=True),
+        objectives=experiment.objective_set,
+        constraints=tuple(experiment.constraints),
+        seed=experiment.seed,
+        max_concurrent=experiment.budget.max_concurrent,
+        max_t=None if scheduler is None else scheduler.max_t,
+        time_attr="training_iteration" if scheduler is None else scheduler.time_attr,
+    )
+
+
 def _build_tuner(experiment: Experiment, trainable: Any, storage_dir: Path) -> Any:
     from ray import tune
 
-    space = experiment.tune_search_space(include_config=True)
-    options = dict(experiment.method_options)
-    if experiment.method == "ax-mobo":
-        options.setdefault("objective_thresholds", dict(experiment.thresholds) or None)
-        options.setdefault("outcome_constraints", list(experiment.constraints) or None)
-        if experiment.scheduler is not None and experiment.scheduler.type != "none":
-            options.setdefault("max_progression", experiment.scheduler.max_t)
-            options.setdefault("progression_attr", experiment.scheduler.time_attr)
-    elif experiment.thresholds or experiment.constraints:
+    if (experiment.thresholds or experiment.constraints) and not get_method(experiment.method).searches_feasible:
         logger.warning(
             "Method %r ignores thresholds and constraints while searching; they are still applied "
             "to the reported Pareto front.", experiment.method,
         )
-    searcher = build_searcher(
-        experiment.method,
-        space=space,
-        metrics=experiment.metric_names,
-        modes=experiment.modes,
-        seed=experiment.seed,
-        max_concurrent=experiment.budget.max_concurrent,
-        **options,
-    )
+    searcher = build_searcher(experiment.method, search_problem(experiment), **experiment.method_options)
     tune_config = tune.TuneConfig(
         search_alg=searcher,
         scheduler=build_scheduler(experiment),
@@ -143,78 +139,60 @@ def _build_tuner(experiment: Experiment, trainable: Any, storage_dir: Path) -> A
 
 
 def build_scheduler(experiment: Experiment) -> Any:
-    """Ray's ASHA or our ``SynchronousHyperBand`` for the spec's single scheduler metric, or ``None``.
+    """The experiment's scheduler (:meth:`Experiment.scheduler_config`, built), or ``None``.
 
-    The spec's ``scheduler`` section wins; methods that come with a scheduler of their own
-    (``asha``, ``hyperband``) need that section for ``max_t``.
+    Raises:
+        ValueError: for synchronous HyperBand under a concurrency cap that would stall it.
     """
-    from orchestrator.methods import get_method
-
-    spec = experiment.scheduler
-    if spec is None and get_method(experiment.method).scheduler is not None:
-        raise ValueError(
-            f"Method {experiment.method!r} stops trials early and needs to know when a trial is "
-            "complete: add a `scheduler:` section with `type` and `max_t` (in training iterations)."
-        )
-    if spec is None or spec.type == "none":
-        return None
-    from ray.tune.schedulers import ASHAScheduler
-
-    from schedulers import SynchronousHyperBand
-
-    if spec.type == "asha":
-        return ASHAScheduler(
-            time_attr=spec.time_attr, metric=spec.metric, mode=spec.mode, max_t=spec.max_t,
-            grace_period=spec.grace_period, reduction_factor=spec.reduction_factor,
-        )
-    scheduler = SynchronousHyperBand(
-        time_attr=spec.time_attr, metric=spec.metric, mode=spec.mode, max_t=spec.max_t,
-        reduction_factor=spec.reduction_factor,
-    )
-    needed, allowed = scheduler.min_concurrent_trials, experiment.budget.max_concurrent
+    config = experiment.scheduler_config()
+    scheduler = None if config is None else config.build()
+    needed = getattr(scheduler, "min_concurrent_trials", 1)
+    allowed = experiment.budget.max_concurrent
     if allowed is not None and allowed < needed:
         raise ValueError(
-            f"scheduler.type='hyperband' with max_t={spec.max_t} and reduction_factor={spec.reduction_factor} "
-            f"pauses up to {needed} trials at a milestone until all reach it, but budget.max_concurrent={allowed} "
-            f"stops new trials before that, so the experiment would stall. Set budget.max_concurrent >= {needed}, "
-            "lower max_t or raise reduction_factor, or use scheduler.type='asha' (asynchronous, never waits)."
+            f"scheduler.type='hyperband' with max_t={config.max_t} and "
+            f"reduction_factor={config.options['reduction_factor']} pauses up to {needed} trials at a milestone "
+            f"until all reach it, but budget.max_concurrent={allowed} stops new trials before that, so the "
+            f"experiment would stall. Set budget.max_concurrent >= {needed}, lower max_t or raise "
+            "reduction_factor, or use scheduler.type='asha' (asynchronous, never waits)."
         )
     return scheduler
 
 
 def results_frame(grid: Any, experiment: Experiment) -> pd.DataFrame:
-    """One row per trial: ``trial_id``, ``trial_order``, ``status``, objectives, ``config/*``."""
+    """One row per trial of a ``ResultGrid``: ``trial_id``, ``trial_order``, ``status``, objectives, ``config/*``.
+
+    Read through the public ``Result`` objects (``metrics``, ``config``, ``error``, ``path``);
+    ``trial_order`` is the grid's order, which is the order Tune created the trials in. A trial
+    that failed before reporting anything has no ``trial_id`` in its metrics and is named by its
+    directory.
+    """
+    objectives = experiment.objective_set
     rows = []
-    for result in grid:
+    for order, result in enumerate(grid, start=1):
         metrics = dict(result.metrics or {})
-        trial_id = metrics.get("trial_id") or _trial_id_from_path(result.path)
-        row: dict[str, Any] = {"trial_id": trial_id}
+        row: dict[str, Any] = {"trial_id": metrics.get("trial_id") or Path(str(result.path)).name}
+        row["trial_order"] = order
         for name, value in _flatten(result.config or {}).items():
             row[CONFIG_PREFIX + name] = value
         for key in ("training_iteration", "time_total_s"):
             row[key] = metrics.get(key)
-        for name in experiment.metric_names + [c.metric for c in experiment.parsed_constraints]:
+        for name in list(objectives) + [c.metric for c in experiment.parsed_constraints]:
             row[name] = _as_float(metrics.get(name))
-        row["status"] = _status(result, row, experiment)
+        row["status"] = _status(result, objectives, experiment)
         row["error"] = str(result.error).splitlines()[0][:200] if result.error else ""
         rows.append(row)
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        return frame
-    frame["trial_order"] = frame["trial_id"].map(_creation_rank(frame["trial_id"]))
-    return frame.sort_values("trial_order").reset_index(drop=True)
+    return pd.DataFrame(rows)
 
 
 def _finish(experiment: Experiment, frame: pd.DataFrame, experiment_dir: Path) -> ExperimentResult:
-    objectives = dict(zip(experiment.metric_names, experiment.modes))
+    objectives = experiment.objective_set
     if frame.empty or "status" not in frame:
         raise RuntimeError(f"Experiment {experiment.name!r} produced no trials; see the Ray Tune log above.")
-    eligible = frame[frame["status"].isin(["completed", "stopped"]) & _feasible(frame, experiment)]
-    reference = _reference_point(experiment, eligible, objectives)
-    paths = save_results(frame, objectives, experiment_dir, reference_point=reference)
-    front = pareto_front(eligible, objectives) if not eligible.empty else eligible
-    front.to_csv(paths["pareto_csv"], index=False)
-    return ExperimentResult(experiment, frame, front, paths, experiment_dir)
+    eligible = frame["status"].isin(["completed", "stopped"]) & _feasible(frame, experiment)
+    reference = _reference_point(frame.loc[eligible], objectives)
+    paths = save_results(frame, objectives, experiment_dir, reference_point=reference, eligible=eligible)
+    return ExperimentResult(experiment, frame, pareto_front(frame.loc[eligible], objectives), paths, experiment_dir)
 
 
 def _feasible(frame: pd.DataFrame, experiment: Experiment) -> pd.Series:
@@ -225,23 +203,22 @@ def _feasible(frame: pd.DataFrame, experiment: Experiment) -> pd.Series:
     return mask
 
 
-def _reference_point(experiment: Experiment, eligible: pd.DataFrame, objectives: dict[str, str]) -> dict | None:
-    if eligible.empty:
+def _reference_point(eligible: pd.DataFrame, objectives: Any) -> dict | None:
+    """The default reference point, moved to each objective's threshold where it has one."""
+    if not finished_mask(eligible, objectives).any():
         return None
-    reference = default_reference_point(eligible, objectives)
-    reference.update({name: float(bound) for name, bound in experiment.thresholds.items()})
-    return reference
+    return {**default_reference_point(eligible, objectives), **objectives.thresholds}
 
 
-def _status(result: Any, row: dict, experiment: Experiment) -> str:
+def _status(result: Any, objectives: Any, experiment: Experiment) -> str:
     if result.error:
         return "error"
-    if any(not _is_finite(row.get(name)) for name in experiment.metric_names):
+    if objectives.problems(result.metrics or {}):
         return "missing_objective"
-    spec = experiment.scheduler
-    if spec is not None and spec.type != "none":
-        progress = (result.metrics or {}).get(spec.time_attr)
-        if progress is not None and progress < spec.max_t:
+    scheduler = experiment.scheduler_config()
+    if scheduler is not None:
+        progress = (result.metrics or {}).get(scheduler.time_attr)
+        if progress is not None and progress < scheduler.max_t:
             return "stopped"
     return "completed"
 
@@ -279,27 +256,9 @@ def _flatten(config: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _creation_rank(trial_ids: pd.Series) -> dict[str, int]:
-    # Tune numbers trials in creation order in the id suffix ("3f2a1_00007").
-    def key(trial_id: str) -> tuple[int, str]:
-        match = re.search(r"_(\d+)$", str(trial_id))
-        return (int(match.group(1)) if match else 10**9, str(trial_id))
-
-    ordered = sorted(trial_ids, key=key)
-    return {trial_id: rank + 1 for rank, trial_id in enumerate(ordered)}
-
-
-def _trial_id_from_path(path: str | None) -> str:
-    match = re.search(r"_([0-9a-f]+_\d+)_", str(path or ""))
-    return match.group(1) if match else str(path)
-
-
 def _as_float(value: Any) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
         return math.nan
 
-
-def _is_finite(value: Any) -> bool:
-    return isinstance(value, float) and math.isfinite(value)

@@ -12,8 +12,8 @@ Example:
     ...     search_space={"lr": {"type": "loguniform", "low": 1e-4, "high": 1e-1}, "epochs": 8},
     ...     objectives=[Objective("val_accuracy", "max"), Objective("num_params", "min")],
     ... )
-    >>> experiment.metric_names, experiment.modes
-    (['val_accuracy', 'num_params'], ['max', 'min'])
+    >>> experiment.objective_set
+    Objectives({'val_accuracy': 'max', 'num_params': 'min'})
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -38,6 +38,7 @@ from orchestrator._validation import (
     trainable_path,
     within,
 )
+from multiobjective.objectives import Objectives
 from orchestrator.search_space import check_parameter, parameter_to_dict, to_tune_domain
 from orchestrator.spec_components import (
     Budget,
@@ -48,6 +49,9 @@ from orchestrator.spec_components import (
     coerce_component,
     required_fields,
 )
+
+if TYPE_CHECKING:
+    from schedulers.catalogue import SchedulerConfig
 
 __all__ = [
     "Budget",
@@ -148,6 +152,7 @@ class Experiment:
         if self.seed is not None and not seed_is_int:
             raise SpecError(f"got {self.seed!r}; use an integer or null.", "seed")
         self.method = _check_method(self.method)
+        self.scheduler_config()  # a scheduler that contradicts the method fails here, before Ray
         if not callable(self.trainable):
             if not isinstance(self.trainable, str):
                 raise SpecError(
@@ -250,7 +255,7 @@ class Experiment:
             raise self._unknown_objective(
                 metric, "scheduler.metric", "The scheduler stops trials on one objective."
             )
-        objective_mode = self.modes[self.metric_names.index(metric)]
+        objective_mode = Objectives.from_spec(self.objectives)[metric]
         if scheduler.mode is not None and scheduler.mode != objective_mode:
             raise SpecError(
                 f"got {scheduler.mode!r}, but objective {metric!r} has mode {objective_mode!r}; "
@@ -261,14 +266,48 @@ class Experiment:
 
     # ----------------------------------------------------------------- public API
     @property
-    def metric_names(self) -> list[str]:
-        """Objective names, in order."""
-        return [objective.name for objective in self.objectives]
+    def objective_set(self) -> Objectives:
+        """The objectives with their thresholds, as searchers, results and plots take them."""
+        return Objectives.from_spec(self.objectives, thresholds=self.thresholds)
+
+    def scheduler_config(self) -> SchedulerConfig | None:
+        """The early-stopping scheduler of this experiment, resolved through the catalogues.
+
+        The method's own scheduler (``asha``, ``hyperband``) or ``scheduler.type``, with the
+        catalogue's defaults overridden by the options set in ``scheduler``; ``None`` when trials
+        run to the end. The benchmarks resolve a method's scheduler the same way.
+
+        Raises:
+            SpecError: when the method and ``scheduler`` disagree, or a method that stops
+                trials early has no ``scheduler`` section to say when a trial is complete.
+        """
+        from orchestrator.methods import resolve_scheduler_name
+        from schedulers.catalogue import scheduler_config
+
+        spec = self.scheduler
+        try:
+            name = resolve_scheduler_name(self.method, spec.type if spec else None, spec is not None)
+        except ValueError as error:
+            raise SpecError(str(error)) from None
+        if name is None or name == "none":
+            return None
+        if spec is None:
+            raise SpecError(
+                f"method {self.method!r} stops trials early and needs to know when a trial is complete: "
+                "add a `scheduler:` section with `max_t` (in training iterations).",
+                "scheduler",
+            )
+        try:
+            return scheduler_config(
+                name, metric=spec.metric, mode=spec.mode, max_t=spec.max_t, time_attr=spec.time_attr, **spec.options
+            )
+        except ValueError as error:
+            raise SpecError(str(error), "scheduler") from None
 
     @property
-    def modes(self) -> list[str]:
-        """Objective modes (``"max"``/``"min"``), aligned with :attr:`metric_names`."""
-        return [objective.mode for objective in self.objectives]
+    def metric_names(self) -> list[str]:
+        """Objective names, in order (``list(objective_set)``, before thresholds are checked)."""
+        return [objective.name for objective in self.objectives]
 
     @property
     def parsed_constraints(self) -> list[Constraint]:
@@ -277,15 +316,8 @@ class Experiment:
 
     @property
     def threshold_constraints(self) -> list[Constraint]:
-        """``thresholds`` with their direction: ``>=`` for ``max`` objectives, ``<=`` for ``min``.
-
-        The strings (``str(constraint)``) are what Ax takes as objective thresholds.
-        """
-        modes = dict(zip(self.metric_names, self.modes))
-        return [
-            Constraint(metric, ">=" if modes[metric] == "max" else "<=", float(bound))
-            for metric, bound in self.thresholds.items()
-        ]
+        """``thresholds`` as constraints (:meth:`multiobjective.Objectives.threshold_constraints`)."""
+        return [Constraint.parse(text) for text in self.objective_set.threshold_constraints()]
 
     @property
     def storage_dir(self) -> Path:

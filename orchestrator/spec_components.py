@@ -37,7 +37,6 @@ __all__ = [
     "required_fields",
 ]
 
-SCHEDULER_TYPES = ("asha", "hyperband", "none")
 
 
 def coerce_component(cls: type, value: Any, field_name: str) -> Any:
@@ -126,48 +125,63 @@ class Resources:
 class SchedulerSpec:
     """An early-stopping scheduler; ``metric``/``mode`` default to the experiment's first objective.
 
-    ASHA stops a trial at rung ``grace_period * reduction_factor**k`` (in ``time_attr`` units) when
-    it is outside the top ``1 / reduction_factor`` of trials at that rung, up to ``max_t``.
-    ``grace_period`` is ignored by ``hyperband``; ``type="none"`` runs every trial to the end.
+    ``type`` names a scheduler of :mod:`schedulers.catalogue` (``asha``, ``hyperband``,
+    ``none``); left out, it is the method's own scheduler, else ``asha``. Options left out
+    (``None``) take the catalogue's defaults (``orchestrator methods`` lists them); options
+    given override them, and one the scheduler does not take is an error. ASHA stops a trial at
+    rung ``grace_period * reduction_factor**k`` (in ``time_attr`` units) when it is outside the
+    top ``1 / reduction_factor`` of trials at that rung, up to ``max_t``; ``type="none"`` runs
+    every trial to the end.
 
     Example:
-        >>> SchedulerSpec("asha", max_t=8, grace_period=2).reduction_factor
-        4
+        >>> SchedulerSpec("asha", max_t=8, grace_period=2).reduction_factor is None
+        True
     """
 
-    type: str = "asha"
+    type: str | None = None
     metric: str | None = None
     mode: str | None = None
     max_t: int = 100
-    grace_period: int = 1
-    reduction_factor: float = 4
+    grace_period: int | None = None
+    reduction_factor: float | None = None
     time_attr: str = "training_iteration"
 
     def __post_init__(self) -> None:
-        kind = self.type.strip().lower() if isinstance(self.type, str) else self.type
-        if kind not in SCHEDULER_TYPES:
-            raise SpecError(
-                f"unknown scheduler {self.type!r}{suggest(self.type, SCHEDULER_TYPES)}; "
-                f"use one of {', '.join(SCHEDULER_TYPES)}.",
-                "type",
-            )
-        object.__setattr__(self, "type", kind)
+        from schedulers.catalogue import scheduler_names
+
+        if self.type is not None:
+            kind = self.type.strip().lower() if isinstance(self.type, str) else self.type
+            names = scheduler_names()
+            if kind not in names:
+                raise SpecError(
+                    f"unknown scheduler {self.type!r}{suggest(self.type, names)}; "
+                    f"use one of {', '.join(names)}.",
+                    "type",
+                )
+            object.__setattr__(self, "type", kind)
         if self.metric is not None:
             object.__setattr__(self, "metric", check_name(self.metric, "metric"))
         if self.mode is not None:
             object.__setattr__(self, "mode", check_mode(self.mode, "mode"))
         object.__setattr__(self, "max_t", check_integer(self.max_t, "max_t", 1))
-        grace_period = check_integer(self.grace_period, "grace_period", 1)
-        object.__setattr__(self, "grace_period", grace_period)
-        if self.grace_period > self.max_t:
-            raise SpecError(
-                f"got {self.grace_period}, more than max_t={self.max_t}; "
-                "use grace_period <= max_t.",
-                "grace_period",
-            )
-        factor = check_number(self.reduction_factor, "reduction_factor", above=1)
-        object.__setattr__(self, "reduction_factor", factor)
+        if self.grace_period is not None:
+            grace_period = check_integer(self.grace_period, "grace_period", 1)
+            object.__setattr__(self, "grace_period", grace_period)
+            if grace_period > self.max_t:
+                raise SpecError(
+                    f"got {grace_period}, more than max_t={self.max_t}; use grace_period <= max_t.",
+                    "grace_period",
+                )
+        if self.reduction_factor is not None:
+            factor = check_number(self.reduction_factor, "reduction_factor", above=1)
+            object.__setattr__(self, "reduction_factor", factor)
         object.__setattr__(self, "time_attr", check_name(self.time_attr, "time_attr"))
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The scheduler options set in the spec (the others take the catalogue's defaults)."""
+        given = {"grace_period": self.grace_period, "reduction_factor": self.reduction_factor}
+        return {key: value for key, value in given.items() if value is not None}
 
 
 _CONSTRAINT_PATTERN = re.compile(

@@ -213,7 +213,11 @@ def report_epoch(
             containers of them.
 
     Example:
+        >>> model = nn.Linear(4, 2)
+        >>> optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
         >>> report_epoch({"accuracy": 0.9}, model=model, optimizer=optimizer, epoch=3)
+
+        Outside a Tune trial, Ray only warns and nothing is stored.
     """
     if not isinstance(metrics, Mapping):
         raise TypeError(f"metrics must be a mapping of metric name to value, got {metrics!r}.")
@@ -268,7 +272,10 @@ def restore_from_checkpoint(
         starts fresh. Use it as ``range(restore_from_checkpoint(model, opt), epochs)``.
 
     Example:
-        >>> start_epoch = restore_from_checkpoint(model, optimizer)
+        >>> model = nn.Linear(4, 2)
+        >>> optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        >>> restore_from_checkpoint(model, optimizer)  # a fresh trial has no checkpoint yet
+        0
     """
     state = load_trial_state(map_location)
     if state is None:

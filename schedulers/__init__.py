@@ -1,10 +1,29 @@
-"""Trial schedulers (early termination, pause/resume) for Ray Tune.
+"""Trial schedulers (early termination, pause/resume) for Ray Tune, and their catalogue by name.
 
 Ray's ``ASHAScheduler`` is used as it is. :class:`SynchronousHyperBand` fixes Ray's
 ``HyperBandScheduler``, whose first bracket never fills when trials are created one at a time.
-Multi-objective promotion lands here later. This package never imports ``orchestrator``.
+:mod:`schedulers.catalogue` names every scheduler with its defaults, for the experiment spec, the
+method catalogue and the benchmarks alike. Multi-objective promotion lands here later. This
+package never imports ``orchestrator``; names load on first use (PEP 562), so the catalogue is
+read without importing Ray.
 """
 
-from schedulers.hyperband import SynchronousHyperBand
+from importlib import import_module
+from typing import Any
 
-__all__ = ["SynchronousHyperBand"]
+_EXPORTS = {
+    "DEFAULT_SCHEDULER": "schedulers.catalogue",
+    "SchedulerConfig": "schedulers.catalogue",
+    "describe_schedulers": "schedulers.catalogue",
+    "scheduler_config": "schedulers.catalogue",
+    "scheduler_names": "schedulers.catalogue",
+    "SynchronousHyperBand": "schedulers.hyperband",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'schedulers' has no attribute {name!r}")

@@ -11,6 +11,12 @@ stopped 0 of 200 trials.
 :class:`SynchronousHyperBand` counts every trial a bracket has ever taken: bracket ``s`` takes
 exactly ``n0(s)`` trials, and the next one opens the next bracket, as in Li et al. (2018).
 Everything else (bracket sizes, milestones, pausing, halving) is Ray's.
+
+This module is the one place that reaches into Ray's HyperBand internals, checked on ray 2.60.0:
+Ray has no public bracket API, so ``_CountingBracket`` subclasses the private ``_Bracket`` (its
+``_all_trials`` and ``_n0``) and ``SynchronousHyperBand`` overrides the private
+``_create_bracket`` hook. ``tests/schedulers/test_hyperband.py`` fails loudly, naming the missing
+piece, when a Ray release renames any of them.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ class AxSpaceCodec:
         >>> [p.name for p in codec.parameters]
         ['lr', 'layers']
         >>> codec.to_tune({"lr": 0.01, "layers": 4})
-        {'lr': 0.01, 'layers': 4, 'epochs': 10}
+        {'epochs': 10, 'lr': 0.01, 'layers': 4}
     """
 
     parameters: list[Any]

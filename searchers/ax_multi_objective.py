@@ -4,11 +4,14 @@ Ray 2.60's ``AxSearch`` crashes with ax-platform 1.x (``Objective.metric`` is go
 single objective only and sits on ``AxClient``, which Ax 1.4 removes. ``AxMultiObjectiveSearch``
 is its replacement: any number of objectives with directions, objective thresholds, outcome
 constraints, intermediate results as Ax progressions, early-stopped and failed trials reported
-as such, and ``save``/``restore`` through Ax's JSON snapshot so ``Tuner.restore`` continues an
+as such, and ``save``/``restore`` through Ax's JSON file format so ``Tuner.restore`` continues an
 interrupted experiment without repeating configurations.
 
 With two or more objectives Ax's default generation strategy (``method="fast"``) runs a Sobol
 initialisation followed by BoTorch's qLogNEHVI acquisition over one GP per objective.
+
+Only Ax's public ``Client`` API is used here; the generation strategy is built and adjusted
+in ``searchers._ax_adapter``, which documents the Ax internals it depends on.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
+import tempfile
 from collections import deque
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -24,13 +27,16 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 from ray.tune.search import Searcher
 
+from multiobjective.objectives import Objectives, finite_or_none
+from searchers._ax_adapter import configure_generation_strategy
 from searchers._threads import torch_thread_limit
 from searchers._tune_space import AxSpaceCodec
 
 logger = logging.getLogger(__name__)
 
 _METHODS = ("fast", "quality", "random_search")
-_STATE_VERSION = 1
+# 2: the ready queue holds (Ax trial index, Ax parameters); the Ax state is Client.save_to_json_file's.
+_STATE_VERSION = 2
 
 
 class AxMultiObjectiveSearch(Searcher):
@@ -49,6 +55,17 @@ class AxMultiObjectiveSearch(Searcher):
         >>> tuner = tune.Tuner(train_fn, tune_config=tune.TuneConfig(  # doctest: +SKIP
         ...     search_alg=searcher, num_samples=30))
 
+        Warm start from earlier results, one column per parameter and per objective:
+
+        >>> import pandas as pd
+        >>> earlier = pd.DataFrame({"lr": [0.01, 0.003], "width": [64, 128],
+        ...                         "accuracy": [0.91, 0.93], "latency_ms": [3.2, 4.8]})
+        >>> warm = AxMultiObjectiveSearch(
+        ...     space={"lr": tune.loguniform(1e-4, 1e-1), "width": tune.randint(16, 257)},
+        ...     metric=["accuracy", "latency_ms"], mode=["max", "min"], warm_start=earlier, seed=0)
+        >>> warm.client.summarize()["trial_status"].tolist()
+        ['COMPLETED', 'COMPLETED']
+
     Args:
         space: Tune search space (``tune.uniform``, ``loguniform``, ``quniform``, ``randint``,
             ``choice``, constants, nested dicts). May instead come from the Tuner's
@@ -65,9 +82,11 @@ class AxMultiObjectiveSearch(Searcher):
             for high-dimensional spaces; needs the ``saas`` extra), or ``"random_search"``.
         initialization_budget: Quasi-random trials before the model takes over (Ax's default
             when ``None``).
-        warm_start: Earlier results, a ``pandas.DataFrame`` or the path of a results CSV
-            written by this project (``config/<name>`` or plain parameter columns plus the
-            metric columns); each complete row is attached to Ax as a finished trial.
+        warm_start: Earlier results as a ``pandas.DataFrame`` with one column per tunable
+            search-space parameter, named as Ax names it (nested keys joined by ``/``, e.g.
+            ``"model/depth"``; constants are not needed), one per objective, and optionally
+            one per outcome-constraint metric. Each row with finite objectives is attached
+            to Ax as a completed trial; rows with a missing objective are skipped.
         max_progression: The training iteration at which a trial is complete (the scheduler's
             ``max_t``); a trial stopped by the scheduler before it is marked early-stopped.
         progression_attr: Result key used as Ax progression for intermediate results.
@@ -85,7 +104,7 @@ class AxMultiObjectiveSearch(Searcher):
     def __init__(
         self,
         space: Mapping[str, Any] | None = None,
-        metric: str | Sequence[str] | None = None,
+        metric: str | Sequence[str] | Objectives | None = None,
         mode: str | Sequence[str] | None = None,
         *,
         points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
@@ -95,7 +114,7 @@ class AxMultiObjectiveSearch(Searcher):
         max_concurrent: int | None = None,
         method: str = "fast",
         initialization_budget: int | None = None,
-        warm_start: pd.DataFrame | str | os.PathLike | None = None,
+        warm_start: pd.DataFrame | None = None,
         max_progression: int | None = None,
         progression_attr: str = "training_iteration",
         acquisition_options: Mapping[str, Any] | None = None,
@@ -103,7 +122,7 @@ class AxMultiObjectiveSearch(Searcher):
         verbose: bool = False,
     ) -> None:
         super().__init__(metric=None, mode=None)
-        self._metric, self._mode = _normalise_objectives(metric, mode)
+        self._set_objectives(Objectives.optional(metric, mode))
         if method not in _METHODS:
             raise ValueError(f"method={method!r} is not one of {_METHODS}.")
         if method == "quality":
@@ -121,6 +140,11 @@ class AxMultiObjectiveSearch(Searcher):
         self._method = method
         self._initialization_budget = initialization_budget
         self._points_to_evaluate = [dict(p) for p in points_to_evaluate or []]
+        if warm_start is not None and not isinstance(warm_start, pd.DataFrame):
+            raise TypeError(
+                f"warm_start: got {type(warm_start).__name__}; pass a pandas.DataFrame "
+                "(for a CSV file, pandas.read_csv(path))."
+            )
         self._warm_start = warm_start
         self._max_progression = max_progression
         self._progression_attr = progression_attr
@@ -133,7 +157,8 @@ class AxMultiObjectiveSearch(Searcher):
         self._space: dict[str, Any] | None = dict(space) if space is not None else None
         self._codec: AxSpaceCodec | None = None
         self._client: Any = None
-        self._ready: deque[int] = deque()  # Ax trial indices generated but not yet handed out
+        # (Ax trial index, Ax parameters) generated or attached but not yet handed out
+        self._ready: deque[tuple[int, dict[str, Any]]] = deque()
         self._live: dict[str, int] = {}  # Tune trial id -> Ax trial index
         self._last_progression: dict[str, int] = {}
         self._finished: dict[str, int] = {}
@@ -153,7 +178,7 @@ class AxMultiObjectiveSearch(Searcher):
         if self._metric is None:
             if metric is None:
                 return False
-            self._metric, self._mode = _normalise_objectives(metric, mode)
+            self._set_objectives(Objectives.from_spec(metric, mode))
         if self._space is None:
             if not config:
                 return False
@@ -174,9 +199,8 @@ class AxMultiObjectiveSearch(Searcher):
             self._generate()
         if not self._ready:
             return None
-        trial_index = self._ready.popleft()
+        trial_index, parameters = self._ready.popleft()
         self._live[trial_id] = trial_index
-        parameters = self._client._experiment.trials[trial_index].arm.parameters
         return self._codec.to_tune(parameters)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
@@ -206,16 +230,11 @@ class AxMultiObjectiveSearch(Searcher):
             # Tune removed the trial before it ran (experiment ended, pending trial stopped).
             self._client.mark_trial_abandoned(trial_index)
             return
-        missing = [m for m in self._metric if not _is_finite_number(result.get(m))]
-        if missing:
-            values = {m: result.get(m) for m in missing}
-            logger.warning(
-                "Trial %s (Ax trial %d) reported no finite value for objective(s) %s; marked failed.",
-                trial_id, trial_index, values,
-            )
-            self._client.mark_trial_failed(
-                trial_index, failed_reason=f"non-finite or missing objective values {values}"
-            )
+        problems = self._objectives.problems(result)
+        if problems:
+            reason = ", ".join(f"{name} is {problem}" for name, problem in problems.items())
+            logger.warning("Trial %s (Ax trial %d) marked failed: %s.", trial_id, trial_index, reason)
+            self._client.mark_trial_failed(trial_index, failed_reason=f"objective values: {reason}")
             return
         data = self._metric_values(result)
         progression = result.get(self._progression_attr)
@@ -258,7 +277,7 @@ class AxMultiObjectiveSearch(Searcher):
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        # Ax objects are saved through Ax's own JSON encoder, not pickle (Tuner pickles us).
+        # Ax objects are saved through Ax's own JSON format, not pickle (Tuner pickles us).
         state["_client"] = None
         state["_codec"] = None
         state["_pickled_state"] = self._state() if self._client is not None else None
@@ -287,6 +306,11 @@ class AxMultiObjectiveSearch(Searcher):
         return self._mode
 
     # ----------------------------------------------------------------- internals
+    def _set_objectives(self, objectives: Objectives | None) -> None:
+        self._objectives = objectives
+        self._metric = None if objectives is None else list(objectives.names)
+        self._mode = None if objectives is None else list(objectives.modes)
+
     def _setup_client(self) -> None:
         from ax import Client
 
@@ -296,39 +320,29 @@ class AxMultiObjectiveSearch(Searcher):
         self._check_objective_names()
         client = Client(random_seed=self._seed)
         client.configure_experiment(parameters=self._codec.parameters, name="tune_orchestrator")
-        objective = ", ".join(m if d == "max" else f"-{m}" for m, d in zip(self._metric, self._mode))
-        thresholds = [
-            f"{m} {'>=' if self._mode[self._metric.index(m)] == 'max' else '<='} {float(v)!r}"
-            for m, v in self._objective_thresholds.items()
-        ]
+        objective = ", ".join(m if d == "max" else f"-{m}" for m, d in self._objectives.items())
+        thresholds = Objectives.from_spec(self._objectives, thresholds=self._objective_thresholds).threshold_constraints()
         client.configure_optimization(
             objective=objective, outcome_constraints=thresholds + self._outcome_constraints or None
         )
-        client.configure_generation_strategy(
+        # Ax's default strategy, but with a scheduler most trials end EARLY_STOPPED: they
+        # must count as observed, or Ax would stay quasi-random or stop generating.
+        configure_generation_strategy(
+            client,
             method=self._method,
             initialization_budget=self._initialization_budget,
-            initialization_random_seed=self._seed,
-            # With a scheduler most trials end EARLY_STOPPED, which Ax's initialisation does
-            # not count as observed; without this Ax would stop generating and Tune would wait.
-            allow_exceeding_initialization_budget=True,
+            seed=self._seed,
+            acquisition_options=self._acquisition_options,
         )
-        _count_early_stopped_as_observed(client)
-        if self._acquisition_options:
-            _set_acquisition_options(client, self._acquisition_options)
         self._client = client
         for point in self._points_to_evaluate:
-            self._ready.append(client.attach_trial(self._codec.to_ax(point)))
+            parameters = self._codec.to_ax(point)
+            self._ready.append((client.attach_trial(parameters), parameters))
         if self._warm_start is not None:
             self._attach_warm_start(self._warm_start)
             self._warm_start = None
 
     def _check_objective_names(self) -> None:
-        for name in self._objective_thresholds:
-            if name not in self._metric:
-                raise ValueError(
-                    f"objective_thresholds names {name!r}, which is not an objective "
-                    f"({self._metric}); put bounds on other metrics in outcome_constraints."
-                )
         parameter_names = set(self._codec.parameter_names) | set(self._codec.constants)
         clash = parameter_names & set(self._metric)
         if clash:
@@ -350,33 +364,31 @@ class AxMultiObjectiveSearch(Searcher):
         except OptimizationComplete as reason:
             logger.info("Ax reports the optimisation complete: %s", reason)
             return
-        self._ready.extend(sorted(generated))
+        self._ready.extend(sorted(generated.items(), key=lambda item: item[0]))
 
-    def _attach_warm_start(self, warm_start: pd.DataFrame | str | os.PathLike) -> None:
-        frame = pd.read_csv(warm_start) if not isinstance(warm_start, pd.DataFrame) else warm_start
-        missing = [m for m in self._metric if m not in frame.columns]
+    def _attach_warm_start(self, frame: pd.DataFrame) -> None:
+        parameter_names = self._codec.parameter_names
+        missing = [c for c in parameter_names + self._metric if c not in frame.columns]
         if missing:
             raise ValueError(
-                f"warm_start lacks objective column(s) {missing}; it has {list(frame.columns)}."
+                f"warm_start: got a DataFrame without column(s) {missing}; give one column per "
+                f"search-space parameter {parameter_names} and per objective {self._metric}."
             )
         attached = skipped = 0
         for row_number, row in frame.iterrows():
-            values = {m: row[m] for m in self._metric}
-            if not all(_is_finite_number(v) for v in values.values()):
+            if self._objectives.problems(row):
                 skipped += 1
                 continue
-            config = {
-                name: row[f"config/{name}"] if f"config/{name}" in row else row.get(name)
-                for name in self._codec.parameter_names
-            }
-            if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in config.values()):
+            values = self._objectives.validate(row)
+            config = {name: row[name] for name in parameter_names}
+            empty = [name for name, v in config.items() if v is None or (isinstance(v, float) and math.isnan(v))]
+            if empty:
                 raise ValueError(
-                    f"warm_start row {row_number} lacks a value for a search-space parameter "
-                    f"({config}); columns must be 'config/<name>' or '<name>'."
+                    f"warm_start: got row {row_number} without a value for {empty}; fill every "
+                    "search-space parameter or drop the row."
                 )
-            extra = {k: float(row[k]) for k in self._constraint_metrics() if _is_finite_number(row.get(k))}
             trial_index = self._client.attach_trial(self._codec.to_ax(_python_values(config)))
-            self._client.complete_trial(trial_index, raw_data={**{k: float(v) for k, v in values.items()}, **extra})
+            self._client.complete_trial(trial_index, raw_data={**values, **self._constraint_values(row)})
             attached += 1
         logger.info("Warm start: attached %d earlier trials, skipped %d without finite objectives.", attached, skipped)
 
@@ -386,101 +398,66 @@ class AxMultiObjectiveSearch(Searcher):
             names.append(constraint.replace(">=", "<=").split("<=")[0].strip())
         return names
 
+    def _constraint_values(self, result: Mapping[str, Any]) -> dict[str, float]:
+        """The finite values ``result`` holds for outcome-constraint metrics."""
+        values = {name: finite_or_none(result.get(name)) for name in self._constraint_metrics()}
+        return {name: value for name, value in values.items() if value is not None}
+
     def _metric_values(self, result: Mapping[str, Any]) -> dict[str, float]:
-        data = {m: float(result[m]) for m in self._metric}
-        for name in self._constraint_metrics():
-            if _is_finite_number(result.get(name)):
-                data[name] = float(result[name])
-        return data
+        return {**self._objectives.validate(result), **self._constraint_values(result)}
 
     def _finite_objectives(self, result: Mapping[str, Any]) -> dict[str, float]:
-        names = list(self._metric) + self._constraint_metrics()
-        return {m: float(result[m]) for m in names if _is_finite_number(result.get(m))}
+        values = {name: finite_or_none(result.get(name)) for name in self._objectives}
+        finite = {name: value for name, value in values.items() if value is not None}
+        return {**finite, **self._constraint_values(result)}
 
     def _state(self) -> dict:
         return {
             "version": _STATE_VERSION,
-            "ax_snapshot": self._client._to_json_snapshot() if self._client is not None else None,
+            "ax_client": _client_to_json(self._client) if self._client is not None else None,
             "metric": self._metric,
             "mode": self._mode,
-            "ready": list(self._ready),
+            "ready": [[trial_index, parameters] for trial_index, parameters in self._ready],
             "live": self._live,
             "finished": self._finished,
             "last_progression": self._last_progression,
         }
 
     def _load_state(self, state: dict) -> None:
-        from ax import Client
-
         if state.get("version") != _STATE_VERSION:
-            raise ValueError(f"Searcher checkpoint version {state.get('version')} is not {_STATE_VERSION}.")
-        self._metric, self._mode = state["metric"], state["mode"]
-        if state["ax_snapshot"] is not None:
-            self._client = Client._from_json_snapshot(snapshot=state["ax_snapshot"])
-        self._ready = deque(state["ready"])
+            raise ValueError(
+                f"checkpoint version: got {state.get('version')}; this searcher reads version "
+                f"{_STATE_VERSION} only, so restore it with the release that wrote it or start anew."
+            )
+        self._set_objectives(Objectives.optional(state["metric"], state["mode"]))
+        if state["ax_client"] is not None:
+            self._client = _client_from_json(state["ax_client"])
+        self._ready = deque((trial_index, parameters) for trial_index, parameters in state["ready"])
         self._live = dict(state["live"])
         self._finished = dict(state["finished"])
         self._last_progression = dict(state["last_progression"])
-
-
-def _normalise_objectives(
-    metric: str | Sequence[str] | None, mode: str | Sequence[str] | None
-) -> tuple[list[str] | None, list[str] | None]:
-    if metric is None:
-        if mode is not None:
-            raise ValueError("mode was given without metric; give both or neither.")
-        return None, None
-    metrics = [metric] if isinstance(metric, str) else list(metric)
-    if mode is None:
-        raise ValueError(f"metric={metrics} needs mode= ('max' or 'min' per objective).")
-    modes = [mode] * len(metrics) if isinstance(mode, str) else list(mode)
-    if not metrics:
-        raise ValueError("metric=[] names no objective; give at least one.")
-    if len(modes) != len(metrics):
-        raise ValueError(f"metric has {len(metrics)} names but mode has {len(modes)} entries: {modes}.")
-    for name, direction in zip(metrics, modes):
-        if direction not in ("max", "min"):
-            raise ValueError(f"mode {direction!r} for objective {name!r} must be 'max' or 'min'.")
-    duplicates = sorted({m for m in metrics if metrics.count(m) > 1})
-    if duplicates:
-        raise ValueError(f"metric names {duplicates} more than once; each objective must be unique.")
-    return metrics, modes
-
-
-def _is_finite_number(value: Any) -> bool:
-    try:
-        return value is not None and not isinstance(value, bool) and math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False
 
 
 def _python_values(config: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v.item() if hasattr(v, "item") else v for k, v in config.items()}
 
 
-def _count_early_stopped_as_observed(client: Any) -> None:
-    """Let trials cut by a scheduler count towards Ax's "observed initialisation trials".
-
-    Ax 1.3 moves from Sobol to the model only after ``min_observed_initialization_trials``
-    COMPLETED trials; under ASHA most trials end EARLY_STOPPED with data attached, so Ax would
-    stay quasi-random for the whole experiment. Their data is used by the model either way.
-    """
-    from ax.core.trial_status import TrialStatus
-
-    for node in client._generation_strategy._nodes:
-        for criterion in node.transition_criteria or []:
-            statuses = getattr(criterion, "only_in_statuses", None)
-            if statuses == [TrialStatus.COMPLETED]:
-                criterion.only_in_statuses = [TrialStatus.COMPLETED, TrialStatus.EARLY_STOPPED]
+def _client_to_json(client: Any) -> dict:
+    """``client`` as the JSON object ``Client.save_to_json_file`` writes (kept in our one file)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "ax_client.json"
+        client.save_to_json_file(str(path))
+        return json.loads(path.read_text())
 
 
-def _set_acquisition_options(client: Any, optimizer_kwargs: Mapping[str, Any]) -> None:
-    """Pass ``optimizer_kwargs`` to the acquisition optimiser of every model-based node."""
-    for node in client._generation_strategy._nodes:
-        for spec in node.generator_specs:
-            if spec.generator_enum.name == "BOTORCH_MODULAR":
-                options = spec.generator_gen_kwargs.setdefault("model_gen_options", {})
-                options["optimizer_kwargs"] = dict(optimizer_kwargs)
+def _client_from_json(snapshot: Mapping[str, Any]) -> Any:
+    """The ``ax.Client`` that ``Client.load_from_json_file`` restores from ``snapshot``."""
+    from ax import Client
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "ax_client.json"
+        path.write_text(json.dumps(snapshot))
+        return Client.load_from_json_file(str(path))
 
 
 def _require_saas_dependencies() -> None:

@@ -36,6 +36,7 @@ from botorch.sampling import SobolQMCNormalSampler
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from ray.tune.search import Searcher
 
+from multiobjective import ObjectiveError, Objectives, reference_point
 from searchers._threads import torch_thread_limit
 from searchers._pool_encoding import encode_candidates, rank_normal_scores
 
@@ -51,36 +52,10 @@ logger = logging.getLogger(__name__)
 CANDIDATE_INDEX_KEY = "__candidate_index__"
 """Key of the suggested config holding the candidate's row position in the pool."""
 
-_MODES = ("max", "min")
 OBJECTIVE_TRANSFORMS = ("rank", "none")
 _MC_SAMPLES = 128
 _SCORING_BATCH = 512
 _MIN_TRAINING_POINTS = 2
-
-
-def _objectives(metric: Any, mode: Any) -> tuple[list[str], list[str]] | tuple[None, None]:
-    if metric is None and mode is None:
-        return None, None
-    if metric is None or mode is None:
-        raise ValueError(
-            f"metric={metric!r} and mode={mode!r}: give both or neither (then Tune sets them "
-            "through set_search_properties)"
-        )
-    metrics = [metric] if isinstance(metric, str) else list(metric)
-    modes = [mode] if isinstance(mode, str) else list(mode)
-    if not metrics or not all(isinstance(name, str) and name for name in metrics):
-        raise ValueError(f"metric={metric!r}: expected a metric name or a non-empty list of names")
-    if len(set(metrics)) != len(metrics):
-        raise ValueError(f"metric={metric!r} names a metric twice; list each metric once")
-    if len(modes) != len(metrics):
-        raise ValueError(
-            f"mode={mode!r} has {len(modes)} entries but metric={metric!r} has {len(metrics)}; "
-            "give one mode per metric, e.g. mode=['max', 'min']"
-        )
-    for entry in modes:
-        if entry not in _MODES:
-            raise ValueError(f"mode={mode!r} contains {entry!r}; each mode must be 'max' or 'min'")
-    return metrics, modes
 
 
 def _pool(candidates: Any, features: Any) -> tuple[pd.DataFrame, np.ndarray]:
@@ -146,7 +121,8 @@ class PoolMultiObjectiveSearch(Searcher):
             ``set_candidates``.
         features: ``n x d`` array in ``[0, 1]`` describing the candidates; ``None`` derives it
             with ``encode_candidates``.
-        metric: Name(s) of the objective(s) reported by the trainable.
+        metric: Name(s) of the objective(s) reported by the trainable, or an
+            ``multiobjective.Objectives`` (then no ``mode``).
         mode: ``"max"`` or ``"min"`` per metric.
         num_initial: Number of random suggestions before the model takes over.
         seed: Seed for the random phase and the Monte-Carlo acquisition.
@@ -170,14 +146,14 @@ class PoolMultiObjectiveSearch(Searcher):
         self,
         candidates: pd.DataFrame | list[dict] | None = None,
         features: np.ndarray | None = None,
-        metric: str | list[str] | None = None,
+        metric: str | list[str] | Objectives | None = None,
         mode: str | list[str] | None = None,
         num_initial: int = 10,
         seed: int | None = None,
         max_concurrent: int | None = None,
         objective_transform: str = "rank",
     ) -> None:
-        metrics, modes = _objectives(metric, mode)
+        objectives = Objectives.optional(metric, mode)
         if not _is_integer(num_initial) or num_initial < 1:
             raise ValueError(f"num_initial={num_initial!r}: expected an integer >= 1")
         if seed is not None and not _is_integer(seed):
@@ -189,7 +165,8 @@ class PoolMultiObjectiveSearch(Searcher):
             )
         if candidates is None and features is not None:
             raise ValueError("features was given without candidates; pass both")
-        super().__init__(metric=metrics, mode=modes)
+        super().__init__()
+        self._set_objectives(objectives)
         self._candidates: pd.DataFrame | None = None
         self._features: np.ndarray | None = None
         if candidates is not None:
@@ -240,8 +217,13 @@ class PoolMultiObjectiveSearch(Searcher):
         """
         if self._metric is not None or metric is None:
             return False
-        self._metric, self._mode = _objectives(metric, mode)
+        self._set_objectives(Objectives.from_spec(metric, mode))
         return True
+
+    def _set_objectives(self, objectives: Objectives | None) -> None:
+        self._objectives = objectives
+        self._metric = None if objectives is None else list(objectives.names)
+        self._mode = None if objectives is None else list(objectives.modes)
 
     def set_max_concurrency(self, max_concurrent: int) -> bool:
         self._check_max_concurrent(max_concurrent)
@@ -299,22 +281,16 @@ class PoolMultiObjectiveSearch(Searcher):
             )
             self._failed.add(index)
             return
-        values = []
-        for name in self._metric:
-            value = result.get(name)
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                value = math.nan
-            if not math.isfinite(value):
-                logger.warning(
-                    "trial %r (candidate %d) reported %s=%r; it is counted as evaluated but not "
-                    "used to fit the model", trial_id, index, name, result.get(name),
-                )
-                self._failed.add(index)
-                return
-            values.append(value)
-        self._observations[index] = values
+        try:
+            values = self._objectives.validate(result)
+        except ObjectiveError as reason:
+            logger.warning(
+                "trial %r (candidate %d) is counted as evaluated but not used to fit the model: %s",
+                trial_id, index, reason,
+            )
+            self._failed.add(index)
+            return
+        self._observations[index] = list(values.values())
 
     @property
     def evaluated_indices(self) -> list[int]:
@@ -327,8 +303,7 @@ class PoolMultiObjectiveSearch(Searcher):
 
     def _training_data(self) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
         indices = tuple(sorted(self._observations))
-        signs = np.array([1.0 if m == "max" else -1.0 for m in self._mode])
-        values = np.array([self._observations[i] for i in indices]) * signs
+        values = self._objectives.to_maximisation(np.array([self._observations[i] for i in indices]))
         if self._objective_transform == "rank":
             values = rank_normal_scores(values)
         train_x = torch.tensor(self._features[list(indices)], dtype=torch.double)
@@ -392,11 +367,9 @@ class PoolMultiObjectiveSearch(Searcher):
                     X_pending=x_pending,
                     prune_baseline=True,
                 )
-            worst, best = train_y.min(dim=0).values, train_y.max(dim=0).values
-            spread = torch.where(best > worst, best - worst, worst.abs().clamp_min(1.0))
             return qLogNoisyExpectedHypervolumeImprovement(
                 model,
-                ref_point=(worst - 0.1 * spread).tolist(),
+                ref_point=reference_point(train_y.numpy()).tolist(),
                 X_baseline=train_x,
                 sampler=sampler,
                 X_pending=x_pending,
@@ -412,7 +385,7 @@ class PoolMultiObjectiveSearch(Searcher):
             ).detach()
 
     _STATE = (
-        "_metric", "_mode", "_candidates", "_features", "_num_initial", "_seed", "_model_seed",
+        "_objectives", "_candidates", "_features", "_num_initial", "_seed", "_model_seed",
         "_max_concurrent", "_objective_transform", "_pending", "_observations", "_failed",
         "_num_suggested",
     )
@@ -430,4 +403,5 @@ class PoolMultiObjectiveSearch(Searcher):
         self._rng.bit_generator.state = state.pop("rng_state")
         for name, value in state.items():
             setattr(self, name, value)
+        self._set_objectives(self._objectives)
         self._fitted = None

@@ -15,6 +15,7 @@ from ray.tune.search.sample import Domain
 from ray.tune.search.variant_generator import parse_spec_vars
 from ray.tune.utils.util import unflatten_dict
 
+from multiobjective import Objectives
 from searchers._tune_space import flatten_search_space
 
 
@@ -32,7 +33,8 @@ class RandomSearch(Searcher):
 
     Args:
         space: Tune search space (domains, constants, nested dicts). May come from the Tuner.
-        metric: Objective name(s); kept for interface uniformity, random search ignores them.
+        metric: Objective name(s) or a ``multiobjective.Objectives``; kept for interface
+            uniformity (checked, then ignored by the search).
         mode: ``"max"``/``"min"`` per objective.
         seed: Seed of the private random generator.
         max_trials: After this many suggestions ``suggest`` returns ``Searcher.FINISHED``.
@@ -41,14 +43,14 @@ class RandomSearch(Searcher):
     def __init__(
         self,
         space: Mapping[str, Any] | None = None,
-        metric: str | Sequence[str] | None = None,
+        metric: str | Sequence[str] | Objectives | None = None,
         mode: str | Sequence[str] | None = None,
         *,
         seed: int | None = None,
         max_trials: int | None = None,
     ) -> None:
         super().__init__(metric=None, mode=None)
-        self._metric, self._mode = metric, mode
+        self._set_objectives(Objectives.optional(metric, mode))
         if max_trials is not None and max_trials < 1:
             raise ValueError(f"max_trials={max_trials!r} must be a positive integer or None.")
         self._rng = np.random.default_rng(seed)
@@ -64,10 +66,16 @@ class RandomSearch(Searcher):
         if self._space is not None and config:
             return False
         if self._metric is None:
-            self._metric, self._mode = metric, mode
+            self._set_objectives(Objectives.optional(metric, mode))
         if self._space is None and config:
             self._set_space(config)
         return True
+
+    def _set_objectives(self, objectives: Objectives | None) -> None:
+        if objectives is not None:
+            single = len(objectives) == 1
+            self._metric = objectives.names[0] if single else list(objectives.names)
+            self._mode = objectives.modes[0] if single else list(objectives.modes)
 
     def suggest(self, trial_id: str) -> dict | None:
         if self._space is None:

@@ -9,7 +9,6 @@ vector, not the whole front: use it as a baseline, not as a front-finder.
 
 from __future__ import annotations
 
-import math
 import os
 import pickle
 import tempfile
@@ -17,6 +16,8 @@ from typing import Any, Sequence
 
 import numpy as np
 from ray.tune.search import Searcher
+
+from multiobjective import ObjectiveError, Objectives
 
 SCALARIZED_METRIC = "_scalarized_objective"
 
@@ -37,7 +38,7 @@ class ScalarizedSearch(Searcher):
 
     Args:
         searcher: The wrapped searcher, constructed with ``metric=SCALARIZED_METRIC, mode="min"``.
-        metric: Objective names.
+        metric: Objective names, or a ``multiobjective.Objectives`` (then no ``mode``).
         mode: ``"max"``/``"min"`` per objective.
         weights: Non-negative weight per objective (normalised to sum 1).
         rho: Weight of the linear term that breaks ties between weakly dominated points.
@@ -46,18 +47,15 @@ class ScalarizedSearch(Searcher):
     def __init__(
         self,
         searcher: Searcher,
-        metric: Sequence[str],
-        mode: Sequence[str],
+        metric: Sequence[str] | Objectives,
+        mode: Sequence[str] | None = None,
         *,
         weights: Sequence[float] | None = None,
         rho: float = 0.05,
     ) -> None:
         super().__init__(metric=None, mode=None)
-        metric, mode = list(metric), list(mode)
-        if len(metric) != len(mode) or not metric:
-            raise ValueError(f"metric {metric} and mode {mode} must be non-empty and of equal length.")
-        if any(m not in ("max", "min") for m in mode):
-            raise ValueError(f"mode {mode} may hold only 'max' and 'min'.")
+        self._objectives = Objectives.from_spec(metric, mode)
+        metric = list(self._objectives.names)
         if searcher.metric not in (None, SCALARIZED_METRIC) or searcher.mode not in (None, "min"):
             raise ValueError(
                 f"The wrapped searcher optimises {searcher.metric!r} in mode {searcher.mode!r}; "
@@ -68,11 +66,10 @@ class ScalarizedSearch(Searcher):
             raise ValueError(f"weights {weights} need one non-negative value per objective, not all 0.")
         if rho < 0:
             raise ValueError(f"rho={rho} must be >= 0.")
-        self._metric, self._mode = metric, mode
+        self._metric, self._mode = metric, list(self._objectives.modes)
         self._searcher = searcher
         self._weights = weights_array / weights_array.sum()
         self._rho = rho
-        self._sign = np.array([-1.0 if m == "max" else 1.0 for m in mode])
         self._low = np.full(len(metric), np.inf)  # in minimisation form
         self._high = np.full(len(metric), -np.inf)
 
@@ -116,16 +113,11 @@ class ScalarizedSearch(Searcher):
         self._low, self._high = state["low"], state["high"]
 
     def _scalarize(self, result: dict, *, update_ranges: bool) -> float | None:
-        values = []
-        for name in self._metric:
-            try:
-                value = float(result.get(name))
-            except (TypeError, ValueError):  # missing or not a number: the trial failed
-                return None
-            if not math.isfinite(value):
-                return None
-            values.append(value)
-        y = np.asarray(values) * self._sign
+        try:
+            values = self._objectives.validate(result)
+        except ObjectiveError:  # missing, NaN or not a number: the trial failed
+            return None
+        y = -self._objectives.to_maximisation(list(values.values()))  # minimisation form
         if update_ranges:
             self._low = np.minimum(self._low, y)
             self._high = np.maximum(self._high, y)

@@ -16,7 +16,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-MODES = ("max", "min")
+from multiobjective import Objectives
+
 FIDELITY_KINDS = ("epoch", "fraction")
 
 
@@ -76,8 +77,8 @@ def select_objectives(
     requested: str | Sequence[str] | Mapping[str, str] | None,
     known: Mapping[str, str],
     default: Sequence[str],
-) -> dict[str, str]:
-    """Resolve a user's objective request into an ordered ``{name: "max"|"min"}`` mapping.
+) -> Objectives:
+    """Resolve a user's objective request into :class:`multiobjective.Objectives`.
 
     Args:
         requested: ``None`` for ``default``; names as a sequence or one comma-separated string
@@ -87,35 +88,27 @@ def select_objectives(
 
     Example:
         >>> select_objectives("bleu, decode_time", {"bleu": "max", "decode_time": "min"}, ["bleu"])
-        {'bleu': 'max', 'decode_time': 'min'}
+        Objectives({'bleu': 'max', 'decode_time': 'min'})
     """
     if requested is None:
         requested = list(default)
     if isinstance(requested, str):
         requested = [name.strip() for name in requested.split(",") if name.strip()]
+    names = list(requested)
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"objective {unknown[0]!r} is not available; choose from {sorted(known)}.")
     if isinstance(requested, Mapping):
-        pairs = [(str(name), str(mode)) for name, mode in requested.items()]
-    else:
-        pairs = [(str(name), known.get(str(name), "")) for name in requested]
-    if not pairs:
-        raise ValueError(f"objectives={requested!r} is empty; choose from {sorted(known)}.")
-    selected: dict[str, str] = {}
-    for name, mode in pairs:
-        if name not in known:
-            raise ValueError(f"objective {name!r} is not available; choose from {sorted(known)}.")
-        if mode not in MODES:
-            raise ValueError(f"objective {name!r} has mode={mode!r}; use one of {MODES}.")
-        if name in selected:
-            raise ValueError(f"objective {name!r} is listed twice in objectives={requested!r}.")
-        selected[name] = mode
-    return selected
+        return Objectives.from_spec(requested)
+    return Objectives.from_spec(names, [known[name] for name in names])
 
 
 class Blackbox(ABC):
     """A benchmark problem: evaluate configurations at a fidelity, at a simulated cost.
 
     Subclasses set ``name`` (the benchmark family, e.g. ``"nmthpo"``), ``instance`` (the task
-    within it), ``objectives`` (``{name: "max"|"min"}``, in order) and ``fidelity``
+    within it), ``objectives`` (:class:`multiobjective.Objectives`, a mapping
+    ``{name: "max"|"min"}`` in order) and ``fidelity``
     (:class:`Fidelity` or ``None`` when only full evaluations exist).
 
     ``evaluate`` returns the objective values at that fidelity plus ``"cost"``: the simulated
@@ -124,7 +117,7 @@ class Blackbox(ABC):
 
     name: str
     instance: str
-    objectives: dict[str, str]
+    objectives: Objectives
     fidelity: Fidelity | None
 
     @abstractmethod

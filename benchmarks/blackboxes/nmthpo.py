@@ -32,10 +32,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
-from botorch.utils.multi_objective.pareto import is_non_dominated
 
 from benchmarks.blackboxes.base import Blackbox, Fidelity, select_objectives
+from multiobjective import pareto_mask
 
 HYPERPARAMETERS = ("bpe_symbols", "num_layers", "num_embed", "ff_num_hidden", "attention_heads", "initial_lr")
 EVAL_COLUMNS = ("dev_bleu", "dev_gpu_time", "dev_ppl", "num_updates", "gpu_memory", "num_param")
@@ -229,10 +228,8 @@ class NMTBlackbox(Blackbox):
         objective values are both Pareto-optimal models a user may want to find.
         """
         if self._pareto is None:
-            values = torch.tensor(self.candidate_objectives().to_numpy(dtype=float))
-            signs = torch.tensor([1.0 if mode == "max" else -1.0 for mode in self.objectives.values()])
-            mask = is_non_dominated(values * signs, deduplicate=False)
-            self._pareto = [int(i) for i in torch.nonzero(mask).flatten()]
+            values = self.objectives.to_maximisation(self.candidate_objectives().to_numpy(dtype=float))
+            self._pareto = [int(i) for i in np.flatnonzero(pareto_mask(values))]
         return list(self._pareto)
 
     def objective_bounds(self) -> dict[str, tuple[float, float]]:

@@ -17,8 +17,13 @@ from ray import tune
 
 from benchmarks.blackboxes.base import Blackbox, Fidelity
 
+SYNTHETIC_PAIR = "qq-zz"
+"""The pair of the shared ``tables`` fixture (``tests/benchmarks/conftest.py``); no real table uses it."""
 
-def write_nmt_tables(directory: Path, pair: str = "qq-zz", rows: int = 40, seed: int = 0, curves: bool = True) -> Path:
+
+def write_nmt_tables(
+    directory: Path, pair: str = SYNTHETIC_PAIR, rows: int = 40, seed: int = 0, curves: bool = True
+) -> Path:
     """Writes ``rows`` random models of pair ``pair`` into ``directory/nmthpo``; returns ``directory``."""
     rng = np.random.default_rng(seed)
     hyps = np.column_stack([

@@ -7,7 +7,6 @@ module entry point, and one uses the shared data (skipped when it is absent).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,11 +17,9 @@ import pytest
 from benchmarks.blackboxes import make_blackbox
 from benchmarks.cli import main, parse_overrides
 from orchestrator.methods import describe_methods, method_names
+from tests.benchmark_data import NMTHPO_PAIRS, needs_nmthpo, needs_yahpo
 from tests.benchmarks.synthetic_tables import write_nmt_tables
 
-DATA_DIR = Path(os.environ.get(
-    "TUNE_ORCHESTRATOR_BENCHMARKS", Path(__file__).resolve().parents[3] / "shared" / "benchmarks"
-))
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PAIR = "mm-nn"
 METHOD_KEYS = {"found_at_budget", "iterations_to_all", "final_hypervolume", "best_value", "cost", "wall_s",
@@ -31,6 +28,7 @@ METHOD_KEYS = {"found_at_budget", "iterations_to_all", "final_hypervolume", "bes
 
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory) -> Path:
+    # Its own pair and size, in place of the shared `tables` fixture of conftest.py.
     return write_nmt_tables(tmp_path_factory.mktemp("cli"), PAIR, rows=30, seed=1)
 
 
@@ -109,7 +107,7 @@ def test_unknown_method_error_lists_the_registered_names(capsys, tables):
     code, lines, err = _run(capsys, "run", "--benchmark", "nmthpo", "--data", str(tables), "--instance", PAIR,
                             "--method", "random,bogus", "--budget", "3", "--seeds", "1")
     assert code == 2 and not lines
-    assert "Unknown method 'bogus'" in err
+    assert "method: got 'bogus'; use one of" in err
     assert all(name in err for name in method_names())
 
 
@@ -145,7 +143,7 @@ def test_parse_overrides():
     for bad in ("ax-mobo", "ax-mobo=two", "=3"):
         with pytest.raises(ValueError, match="--seeds-for .* must look like NAME=INTEGER"):
             parse_overrides([bad], "--seeds-for")
-    with pytest.raises(ValueError, match="registered"):
+    with pytest.raises(ValueError, match="method: got .*; use one of"):
         parse_overrides(["nope=2"], "--budget-for")
 
 
@@ -156,10 +154,10 @@ def test_module_entry_point_runs():
     assert "pool-mobo" in completed.stdout
 
 
-@pytest.mark.skipif(not (DATA_DIR / "nmthpo").is_dir(), reason=f"benchmark data not found at {DATA_DIR}")
-def test_run_on_the_shared_tables(capsys):
-    pair = sorted(p.name[: -len(".evals")] for p in (DATA_DIR / "nmthpo").glob("*.evals"))[-1]
-    code, lines, _ = _run(capsys, "run", "--benchmark", "nmthpo", "--data", str(DATA_DIR), "--instance", pair,
+@needs_nmthpo
+def test_run_on_the_shared_tables(capsys, data_dir):
+    pair = NMTHPO_PAIRS[-1]
+    code, lines, _ = _run(capsys, "run", "--benchmark", "nmthpo", "--data", str(data_dir), "--instance", pair,
                           "--method", "random", "--budget", "10", "--seeds", "2")
     assert code == 0
     summary = json.loads(lines[-1])
@@ -168,14 +166,13 @@ def test_run_on_the_shared_tables(capsys):
         summary["pareto_size"] * 10 / summary["pool_size"])
 
 
-@pytest.mark.skipif(not (DATA_DIR / "yahpo" / "DEV_INSTANCES.json").is_file(),
-                    reason=f"YAHPO data not found at {DATA_DIR}")
-def test_run_on_a_yahpo_surrogate(capsys):
+@needs_yahpo
+def test_run_on_a_yahpo_surrogate(capsys, data_dir):
     pytest.importorskip("yahpo_gym")
     from benchmarks.report import yahpo_dev_instances
 
-    scenario, instance = next(iter(yahpo_dev_instances(DATA_DIR).items()))
-    code, lines, _ = _run(capsys, "run", "--benchmark", f"yahpo:{scenario}", "--data", str(DATA_DIR),
+    scenario, instance = next(iter(yahpo_dev_instances(data_dir).items()))
+    code, lines, _ = _run(capsys, "run", "--benchmark", f"yahpo:{scenario}", "--data", str(data_dir),
                           "--instance", instance, "--method", "random,asha", "--budget", "6", "--seeds", "1")
     assert code == 0
     summary = json.loads(lines[-1])

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from benchmarks.blackboxes.base import Blackbox, Fidelity
-from benchmarks.blackboxes.nmthpo import NMTBlackbox, available_instances
+from benchmarks.blackboxes.nmthpo import NMTBlackbox
 from benchmarks.metrics import (
     best_value_curve,
     expected_random_iterations_to_all,
@@ -23,15 +21,7 @@ from benchmarks.metrics import (
     normalise_objectives,
     pareto_found_curve,
 )
-
-# tests/benchmarks/<this file> -> parents[3] holds shared/.
-DATA_DIR = Path(
-    os.environ.get("TUNE_ORCHESTRATOR_BENCHMARKS", Path(__file__).resolve().parents[3] / "shared" / "benchmarks")
-)
-PAIRS = available_instances(DATA_DIR / "nmthpo") if (DATA_DIR / "nmthpo").is_dir() else []
-needs_tables = pytest.mark.skipif(
-    not PAIRS, reason=f"NMT tables not found in {DATA_DIR} (set TUNE_ORCHESTRATOR_BENCHMARKS)"
-)
+from tests.benchmark_data import NMTHPO_PAIRS, needs_nmthpo
 
 
 class PoolBlackbox(Blackbox):
@@ -104,7 +94,7 @@ def test_pareto_found_curve_needs_a_front_and_candidate_indices():
         pareto_found_curve(_history([0], [1], [1]), SurrogateBlackbox())
     with pytest.raises(KeyError, match="candidate_index"):
         pareto_found_curve(pd.DataFrame({"a": [1.0], "b": [1.0]}), PoolBlackbox())
-    with pytest.raises(KeyError, match=r"lacks objective columns \['b'\]"):
+    with pytest.raises(ValueError, match=r"objective column\(s\) \['b'\] not in the results"):
         pareto_found_curve(pd.DataFrame({"candidate_index": [0], "a": [1.0]}), PoolBlackbox())
     with pytest.raises(ValueError, match="k=0"):
         iterations_to_all([1, 2], 0)
@@ -142,7 +132,7 @@ def test_best_value_curve():
     np.testing.assert_array_equal(best_value_curve(history, "loss", "min"), [np.nan, 3.0, 3.0, 1.0, 1.0])
     np.testing.assert_array_equal(best_value_curve(history, "loss", "max"), [np.nan, 3.0, 4.0, 4.0, 4.0])
     assert best_value_curve(history.iloc[:0], "loss", "max").size == 0
-    with pytest.raises(ValueError, match="mode='best'"):
+    with pytest.raises(ValueError, match="got 'best'; use 'max'"):
         best_value_curve(history, "loss", "best")
     with pytest.raises(KeyError, match="no column 'acc'"):
         best_value_curve(history, "acc", "max")
@@ -160,10 +150,10 @@ def _random_search_iterations(box: NMTBlackbox, seeds) -> list[int]:
     return iterations
 
 
-@needs_tables
-@pytest.mark.parametrize("pair", PAIRS or ["<no tables>"])
-def test_random_search_matches_expected_iterations_to_all(pair):
-    box = NMTBlackbox(DATA_DIR, pair)
+@needs_nmthpo
+@pytest.mark.parametrize("pair", NMTHPO_PAIRS or ["<no tables>"])
+def test_random_search_matches_expected_iterations_to_all(data_dir, pair):
+    box = NMTBlackbox(data_dir, pair)
     n, k = len(box.candidates()), len(box.known_pareto_indices())
     expected = expected_random_iterations_to_all(n, k)
     # Var[max of k of 1..n without replacement] = k (n+1) (n-k) / ((k+1)^2 (k+2)).

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -12,11 +11,9 @@ from matplotlib.figure import Figure
 from benchmarks.blackboxes import make_blackbox
 from benchmarks.cli import main
 from benchmarks.report import inapplicable_reason, plot_pareto_found, write_report, yahpo_dev_instances
+from tests.benchmark_data import NMTHPO_PAIRS, needs_nmthpo, needs_yahpo
 from tests.benchmarks.synthetic_tables import Quadratic, write_nmt_tables
 
-DATA_DIR = Path(os.environ.get(
-    "TUNE_ORCHESTRATOR_BENCHMARKS", Path(__file__).resolve().parents[3] / "shared" / "benchmarks"
-))
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 NMT_FILES = {"README.md", "summary.json", "nmthpo_pareto_found.png", "nmthpo_hypervolume_vs_cost.png"}
 
@@ -114,22 +111,21 @@ def test_plots_are_figures_without_pyplot_state(tmp_path):
     assert isinstance(figure, Figure) and plt.get_fignums() == before
 
 
-@pytest.mark.skipif(not (DATA_DIR / "nmthpo").is_dir(), reason=f"benchmark data not found at {DATA_DIR}")
-def test_tiny_report_on_one_shared_pair(tmp_path):
-    pair = sorted(p.name[: -len(".evals")] for p in (DATA_DIR / "nmthpo").glob("*.evals"))[0]
-    paths = write_report(DATA_DIR, tmp_path, sections=["nmthpo"], nmt_instances=[pair],
+@needs_nmthpo
+def test_tiny_report_on_one_shared_pair(data_dir, tmp_path):
+    pair = NMTHPO_PAIRS[0]
+    paths = write_report(data_dir, tmp_path, sections=["nmthpo"], nmt_instances=[pair],
                          methods=["random", "pool-mobo"], seeds=2, budget=10)
     assert {p.name for p in paths.values()} == NMT_FILES
     readme = (tmp_path / "README.md").read_text()
     assert f"| {pair} (" in readme and "*random, expected*" in readme
 
 
-@pytest.mark.skipif(not (DATA_DIR / "yahpo" / "DEV_INSTANCES.json").is_file(),
-                    reason=f"YAHPO data not found at {DATA_DIR}")
-def test_tiny_yahpo_section(tmp_path):
+@needs_yahpo
+def test_tiny_yahpo_section(data_dir, tmp_path):
     pytest.importorskip("yahpo_gym")
-    scenario = next(iter(yahpo_dev_instances(DATA_DIR)))
-    paths = write_report(DATA_DIR, tmp_path, sections=["yahpo"], yahpo_scenarios=[scenario],
+    scenario = next(iter(yahpo_dev_instances(data_dir)))
+    paths = write_report(data_dir, tmp_path, sections=["yahpo"], yahpo_scenarios=[scenario],
                          methods=["random", "asha", "pool-mobo"], seeds=1, budget=6)
     assert {p.name for p in paths.values()} == {"README.md", "summary.json", "yahpo_best_value_vs_cost.png"}
     _check_png(paths["yahpo_best_value_vs_cost"])

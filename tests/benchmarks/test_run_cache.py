@@ -17,6 +17,7 @@ PAIR = "qq-zz"
 
 @pytest.fixture(scope="module")
 def nmt(tmp_path_factory):
+    # 20 rows, like the tables the tests below write, in place of the shared `nmt` fixture of conftest.py.
     return make_blackbox("nmthpo", write_nmt_tables(tmp_path_factory.mktemp("tables"), PAIR, rows=20), PAIR)
 
 

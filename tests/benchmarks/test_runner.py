@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 from pathlib import Path
 
@@ -16,32 +15,16 @@ import pandas as pd
 import pytest
 
 from benchmarks import runner
-from benchmarks.blackboxes import NMTBlackbox, make_blackbox
+from benchmarks.blackboxes import make_blackbox
 from benchmarks.blackboxes.base import Fidelity
 from benchmarks.runner import parse_methods, run_benchmark, run_method, run_methods, scheduler_metric
 from benchmarks.run_cache import RunCache
 from benchmarks.summary import effective_budget, json_ready
 from orchestrator.methods import method_names
-from tests.benchmarks.synthetic_tables import Quadratic, write_nmt_tables
+from tests.benchmark_data import NMTHPO_PAIRS, needs_nmthpo
+from tests.benchmarks.synthetic_tables import SYNTHETIC_PAIR, Quadratic, write_nmt_tables
 
-DATA_DIR = Path(os.environ.get(
-    "TUNE_ORCHESTRATOR_BENCHMARKS", Path(__file__).resolve().parents[3] / "shared" / "benchmarks"
-))
-needs_data = pytest.mark.skipif(
-    not (DATA_DIR / "nmthpo").is_dir(),
-    reason=f"benchmark data not found at {DATA_DIR} (set TUNE_ORCHESTRATOR_BENCHMARKS)",
-)
-PAIR = "qq-zz"
-
-
-@pytest.fixture(scope="module")
-def tables(tmp_path_factory) -> Path:
-    return write_nmt_tables(tmp_path_factory.mktemp("tables"), PAIR, rows=40)
-
-
-@pytest.fixture(scope="module")
-def nmt(tables) -> NMTBlackbox:
-    return make_blackbox("nmthpo", tables, PAIR)
+# `tables` and `nmt` (40 synthetic models of SYNTHETIC_PAIR) come from tests/benchmarks/conftest.py.
 
 
 # ----------------------------------------------------------------------------- run_method
@@ -92,7 +75,8 @@ def test_scheduler_metric_defaults_to_the_first_objective_without_a_declaration(
 
 
 def test_scheduler_method_without_fidelity_fails_clearly(tmp_path):
-    blackbox = make_blackbox("nmthpo", write_nmt_tables(tmp_path, PAIR, rows=12, curves=False), PAIR)
+    folder = write_nmt_tables(tmp_path, SYNTHETIC_PAIR, rows=12, curves=False)
+    blackbox = make_blackbox("nmthpo", folder, SYNTHETIC_PAIR)
     assert blackbox.fidelity is None
     with pytest.raises(ValueError, match="'asha' stops trials early and needs a blackbox with a fidelity"):
         run_method(blackbox, "asha", budget=5, seed=0)
@@ -116,7 +100,7 @@ def test_run_method_rejects_bad_arguments_naming_them(nmt, argument, value):
 
 
 def test_unknown_method_error_lists_registered_names(nmt):
-    with pytest.raises(ValueError, match="registered") as error:
+    with pytest.raises(ValueError, match="method: got .*; use one of") as error:
         run_method(nmt, "bayes-magic", budget=5, seed=0)
     assert all(name in str(error.value) for name in method_names())
 
@@ -128,30 +112,30 @@ def test_parse_methods_accepts_lists_and_commas_and_rejects_bad_input():
         parse_methods(" , ")
     with pytest.raises(ValueError, match="more than once"):
         parse_methods("random,random")
-    with pytest.raises(ValueError, match="Unknown method 'nope'"):
+    with pytest.raises(ValueError, match="method: got 'nope'"):
         parse_methods("random,nope")
 
 
 def test_run_benchmark_table_and_summary(tables):
-    table, summary = run_benchmark("nmthpo", tables, PAIR, "random,asha", budget=10, seeds=2, workers=2,
+    table, summary = run_benchmark("nmthpo", tables, SYNTHETIC_PAIR, "random,asha", budget=10, seeds=2, workers=2,
                                    seeds_for={"asha": 1})
     assert table["method"].tolist() == ["random", "asha", "random (expected)"]
-    assert summary["benchmark"] == "nmthpo" and summary["instance"] == PAIR and summary["budget"] == 10
+    assert summary["benchmark"] == "nmthpo" and summary["instance"] == SYNTHETIC_PAIR and summary["budget"] == 10
     assert summary["methods"]["random"]["seeds"] == 2 and summary["methods"]["asha"]["seeds"] == 1
-    assert summary["pool_size"] == 40 and summary["pareto_size"] == len(make_blackbox("nmthpo", tables, PAIR)
+    assert summary["pool_size"] == 40 and summary["pareto_size"] == len(make_blackbox("nmthpo", tables, SYNTHETIC_PAIR)
                                                                          .known_pareto_indices())
     assert json.loads(json.dumps(json_ready(summary), allow_nan=False))["methods"].keys() == {"random", "asha"}
 
 
 def test_run_benchmark_rejects_bad_inputs(tables, tmp_path):
     with pytest.raises(FileNotFoundError, match="data_dir="):
-        run_benchmark("nmthpo", tmp_path / "absent", PAIR, "random", budget=5, seeds=1)
-    with pytest.raises(ValueError, match="registered"):
-        run_benchmark("nmthpo", tables, PAIR, "random,unknown", budget=5, seeds=1)
+        run_benchmark("nmthpo", tmp_path / "absent", SYNTHETIC_PAIR, "random", budget=5, seeds=1)
+    with pytest.raises(ValueError, match="method: got .*; use one of"):
+        run_benchmark("nmthpo", tables, SYNTHETIC_PAIR, "random,unknown", budget=5, seeds=1)
     with pytest.raises(ValueError, match="seeds=0"):
-        run_benchmark("nmthpo", tables, PAIR, "random", budget=5, seeds=0)
+        run_benchmark("nmthpo", tables, SYNTHETIC_PAIR, "random", budget=5, seeds=0)
     with pytest.raises(ValueError, match=r"seeds_for\['tpe'\]"):
-        run_benchmark("nmthpo", tables, PAIR, "random", budget=5, seeds=1, seeds_for={"tpe": 0})
+        run_benchmark("nmthpo", tables, SYNTHETIC_PAIR, "random", budget=5, seeds=1, seeds_for={"tpe": 0})
 
 
 def _copy_pair(source: Path, pair: str, target: Path, new_pair: str) -> Path:
@@ -174,22 +158,22 @@ def _comparable(summary: dict) -> dict:
 
 
 def test_results_do_not_depend_on_the_instance_name(tables, tmp_path):
-    renamed = _copy_pair(tables, PAIR, tmp_path, "ab-cd")
-    _, original = run_benchmark("nmthpo", tables, PAIR, "random,asha", budget=12, seeds=2)
+    renamed = _copy_pair(tables, SYNTHETIC_PAIR, tmp_path, "ab-cd")
+    _, original = run_benchmark("nmthpo", tables, SYNTHETIC_PAIR, "random,asha", budget=12, seeds=2)
     _, copy = run_benchmark("nmthpo", renamed, "ab-cd", "random,asha", budget=12, seeds=2)
     assert copy["instance"] == "ab-cd"
     assert _comparable(copy) == _comparable(original)
 
 
-@needs_data
-def test_real_pair_runs_and_matches_a_renamed_copy(tmp_path):
-    pair = sorted(p.name[: -len(".evals")] for p in (DATA_DIR / "nmthpo").glob("*.evals"))[0]
-    _, original = run_benchmark("nmthpo", DATA_DIR, pair, "random,asha", budget=20, seeds=2)
+@needs_nmthpo
+def test_real_pair_runs_and_matches_a_renamed_copy(data_dir, tmp_path):
+    pair = NMTHPO_PAIRS[0]
+    _, original = run_benchmark("nmthpo", data_dir, pair, "random,asha", budget=20, seeds=2)
     assert original["methods"]["random"]["pool_mode"] == "nearest"
     assert 0 < original["known_hypervolume"] <= 1
     assert math.isclose(original["random_expected"]["found_at_budget"],
                         original["pareto_size"] * 20 / original["pool_size"])
-    _, copy = run_benchmark("nmthpo", _copy_pair(DATA_DIR, pair, tmp_path, "xx-yy"), "xx-yy",
+    _, copy = run_benchmark("nmthpo", _copy_pair(data_dir, pair, tmp_path, "xx-yy"), "xx-yy",
                             "random,asha", budget=20, seeds=2)
     assert _comparable(copy) == _comparable(original)
 
@@ -230,3 +214,26 @@ def test_jobs_must_be_a_positive_integer(nmt):
     with pytest.raises(ValueError, match="jobs=0"):
         run_methods(nmt, "random", budget=5, seeds=1, jobs=0)
 
+
+
+@pytest.mark.parametrize("method", ["asha", "hyperband"])
+def test_the_benchmark_runs_the_same_scheduler_a_user_gets_for_the_method(method):
+    """One catalogue: a method's scheduler in a benchmark equals the one a user's spec builds."""
+    from orchestrator.spec import Experiment, Objective, SchedulerSpec
+
+    blackbox = Quadratic()
+    benchmark = runner.scheduler_for(blackbox, method)
+    user = Experiment(
+        name="same",
+        trainable=lambda config: None,
+        search_space={"x": {"type": "uniform", "low": 0, "high": 1}},
+        objectives=[Objective(name, mode) for name, mode in blackbox.objectives.items()],
+        method=method,
+        scheduler=SchedulerSpec(max_t=len(blackbox.fidelity.steps)),
+    ).scheduler_config()
+    assert benchmark == user
+    assert benchmark.options == {"asha": {"grace_period": 1, "reduction_factor": 3},
+                                 "hyperband": {"reduction_factor": 3}}[method]
+    built = benchmark.build()
+    factor = built._reduction_factor if method == "asha" else built._eta  # Ray 2.60's attribute names
+    assert built.metric == "loss" and factor == 3

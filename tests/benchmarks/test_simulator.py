@@ -1,11 +1,13 @@
 """Tests for benchmarks.simulator: event clock, Tune searcher/scheduler protocol, pool modes.
 
 Blackboxes here are small synthetic stand-ins (duck-typed to ``benchmarks.blackboxes.Blackbox``)
-so the simulator is tested independently of the real tables.
+so the simulator is tested independently of the real tables. The parts the cluster is built from
+have their own tests: ``test_sim_events.py``, ``test_sim_trial.py``, ``test_sim_pool.py``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -17,7 +19,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler, TrialScheduler
 from ray.tune.search import ConcurrencyLimiter, Searcher
 
-from benchmarks._sim_pool import CandidatePool
+from benchmarks.bench_simulator_speed import SyntheticCurveBlackbox
 from benchmarks.simulator import SimulatedCluster
 
 CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
@@ -435,15 +437,6 @@ def test_full_fidelity_ends_trials_that_stopped_training_early():
     assert history["fidelity"].eq(4.0).all() and history["status"].eq("completed").all()
 
 
-def test_candidate_pool_nearest_and_exhaustion():
-    pool = CandidatePool(pd.DataFrame({"a": [0, 1, 2]}), np.array([[0.0], [0.5], [1.0]]))
-    assert pool.take(pool.nearest([0.6])) == 1
-    assert pool.nearest([0.6]) == 2  # 0.4 away beats candidate 0, 0.6 away
-    pool.take(0), pool.take(2)
-    with pytest.raises(ValueError, match="exhausted"):
-        pool.nearest([0.0])
-
-
 # ----------------------------------------------------------------------------- HyperBand
 def test_hyperband_pauses_and_resumes_without_deadlock():
     scheduler = HyperBandScheduler(metric="accuracy", mode="max", max_t=9, reduction_factor=3)
@@ -574,8 +567,93 @@ def test_scheduler_without_metric_gets_the_first_objective():
     assert scheduler.metric == "score"
 
 
+class PropertiesRecordingASHA(ASHAScheduler):
+    """Ray's ASHA, recording each ``set_search_properties(metric, mode)`` call and its answer."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.properties: list[tuple] = []
+
+    def set_search_properties(self, metric, mode, **spec) -> bool:
+        accepted = super().set_search_properties(metric, mode, **spec)
+        self.properties.append((metric, mode, accepted))
+        return accepted
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({}, [("accuracy", "max", True)]),
+        ({"metric": "accuracy"}, [(None, "max", True)]),
+        ({"mode": "min"}, [("accuracy", "max", False), ("accuracy", None, True)]),
+        ({"metric": "accuracy", "mode": "min"}, [(None, "max", False), (None, None, True)]),
+    ],
+)
+def test_scheduler_keeps_its_own_metric_and_mode(kwargs, expected):
+    scheduler = PropertiesRecordingASHA(max_t=9, **kwargs)
+    SimulatedCluster(CurveBlackbox(), RecordingSearcher(), scheduler=scheduler, max_trials=1).run()
+    assert scheduler.properties == expected and scheduler.metric == "accuracy"
+
+
 def test_run_twice_is_an_error():
     cluster = SimulatedCluster(CurveBlackbox(), RecordingSearcher(), max_trials=1)
     cluster.run()
     with pytest.raises(RuntimeError, match="already called"):
         cluster.run()
+
+
+# ----------------------------------------------------------------------------- pinned histories
+class SeededCurveSearcher(Searcher):
+    """Seeded ``lr`` (log-uniform) and ``width`` draws for ``SyntheticCurveBlackbox``, no learning."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self._rng = np.random.default_rng(seed)
+
+    def set_search_properties(self, metric, mode, config, **spec) -> bool:
+        self._metric, self._mode = metric, mode
+        return True
+
+    def suggest(self, trial_id):
+        return {"lr": float(10 ** self._rng.uniform(-4, 0)), "width": int(self._rng.integers(8, 512))}
+
+    def on_trial_complete(self, trial_id, result=None, error=False):
+        pass
+
+
+def frame_digest(frame: pd.DataFrame) -> str:
+    """SHA-256 of the frame as CSV with every float written exactly (17 significant digits)."""
+    return hashlib.sha256(frame.to_csv(index=False, float_format="%.17g").encode()).hexdigest()
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize(
+    ("make_scheduler", "seed", "history_digest", "timeline_digest", "statuses", "end"),
+    [
+        (
+            lambda: ASHAScheduler(max_t=27, grace_period=1, reduction_factor=3), 0,
+            "911421542383bf398c5bfb1f713ec26623380cf3f4bf9fbe3e9e93a85b0ed023",
+            "2925a0b94d3c2b350c2f23767f0b7fdb9e607cf62dd6107e86190379779d041d",
+            {"stopped": 23, "completed": 7}, 155.16015625,
+        ),
+        (
+            lambda: HyperBandScheduler(mode="max", max_t=27, reduction_factor=3), 1,
+            "ef9e8453eee2fc3ad1019c4b6f1615f9afa90b72050963eab85e276c7233a021",
+            "3fa9e91a17c01e5076269db2a3ea223d42cc0b77577b51a2ae5e1d63e5d433ac",
+            {"stopped": 21, "completed": 9}, 212.05859375,
+        ),
+    ],
+    ids=["asha", "hyperband"],
+)
+def test_seeded_run_reproduces_the_pinned_history(make_scheduler, seed, history_digest, timeline_digest, statuses,
+                                                  end):
+    # Digests recorded before the simulator was split into _sim_events / _sim_trial / _sim_pool /
+    # simulator: a refactor must not change a single bit of a history. HyperBand pauses, resumes
+    # and stops trials through the controller, so stale events are exercised too.
+    cluster = SimulatedCluster(SyntheticCurveBlackbox(), SeededCurveSearcher(seed), scheduler=make_scheduler(),
+                               num_workers=4, max_trials=30, seed=seed)
+    history = cluster.run()
+    assert history["status"].value_counts().to_dict() == statuses
+    assert history["end_time"].max() == end
+    assert frame_digest(history) == history_digest
+    assert frame_digest(cluster.timeline) == timeline_digest

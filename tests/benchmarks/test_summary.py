@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.blackboxes import NMTBlackbox, make_blackbox
+from benchmarks.blackboxes import NMTBlackbox
 from benchmarks.runner import run_benchmark, run_method
 from benchmarks.summary import (
     benchmark_summary,
@@ -18,19 +18,9 @@ from benchmarks.summary import (
     summarize,
     summary_table,
 )
-from tests.benchmarks.synthetic_tables import Quadratic, write_nmt_tables
+from tests.benchmarks.synthetic_tables import SYNTHETIC_PAIR, Quadratic
 
-PAIR = "qq-zz"
-
-
-@pytest.fixture(scope="module")
-def tables(tmp_path_factory):
-    return write_nmt_tables(tmp_path_factory.mktemp("tables"), PAIR, rows=40)
-
-
-@pytest.fixture(scope="module")
-def nmt(tables) -> NMTBlackbox:
-    return make_blackbox("nmthpo", tables, PAIR)
+# `tables` and `nmt` (40 synthetic models of SYNTHETIC_PAIR) come from tests/benchmarks/conftest.py.
 
 
 def _history(indices: list[int], blackbox: NMTBlackbox, seed: int) -> pd.DataFrame:
@@ -107,7 +97,7 @@ def test_json_ready_makes_strict_json():
 
 # ----------------------------------------------------------------------------- run_benchmark
 def test_summary_table_says_when_not_every_seed_found_all(tables):
-    table, summary = run_benchmark("nmthpo", tables, PAIR, "random", budget=2, seeds=2)
+    table, summary = run_benchmark("nmthpo", tables, SYNTHETIC_PAIR, "random", budget=2, seeds=2)
     assert summary["methods"]["random"]["iterations_to_all"] is None
     assert table.loc[0, "iterations_to_all"].startswith("all found in ")
     assert summary_table({**summary, "random_expected": None})["method"].tolist() == ["random"]

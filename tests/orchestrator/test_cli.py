@@ -59,13 +59,15 @@ def fake_result(directory: Path, experiment: Any) -> types.SimpleNamespace:
 
 @pytest.fixture(autouse=True)
 def method_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    registry = types.ModuleType("orchestrator.methods")
-    registry.method_names = lambda: ["ax-mobo", "tpe", "random"]
-    registry.describe_methods = lambda: {
+    """The real catalogue (it loads no Ray), with short descriptions for the listing test."""
+    from orchestrator import methods
+    from schedulers import catalogue
+
+    monkeypatch.setattr(methods, "describe_methods", lambda: {
         "ax-mobo": "Ax multi-objective Bayesian optimisation",
         "random": "uniform random sampling",
-    }
-    monkeypatch.setitem(sys.modules, "orchestrator.methods", registry)
+    })
+    monkeypatch.setattr(catalogue, "describe_schedulers", lambda: {"asha": "successive halving (defaults: x=1)"})
 
 
 @pytest.fixture
@@ -262,4 +264,7 @@ def test_methods_lists_names_and_descriptions(capsys: pytest.CaptureFixture[str]
     assert capsys.readouterr().out.splitlines() == [
         "ax-mobo  Ax multi-objective Bayesian optimisation",
         "random   uniform random sampling",
+        "",
+        "Schedulers (scheduler.type; options left out take these defaults):",
+        "asha     successive halving (defaults: x=1)",
     ]

@@ -22,9 +22,7 @@ from orchestrator.demo import (
 )
 from orchestrator.spec import Experiment
 from orchestrator.trainable import CHECKPOINT_FILE, count_parameters
-from tests.orchestrator.test_trainable import FakeTuneSession
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.orchestrator.fake_tune_session import FakeTuneSession
 
 BASE_CONFIG = {
     "hidden_width": 64,
@@ -42,11 +40,6 @@ def restore_torch_threads():
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
-
-
-@pytest.fixture
-def session(monkeypatch, tmp_path) -> FakeTuneSession:
-    return FakeTuneSession(tmp_path).install(monkeypatch)
 
 
 # --- data and model ----------------------------------------------------------------------------
@@ -192,7 +185,7 @@ def test_demo_experiment_matches_the_digits_job(tmp_path):
     experiment = demo_experiment(num_trials=6, max_concurrent=2, epochs=5, storage_path=str(tmp_path))
     assert isinstance(experiment, Experiment)
     assert experiment.metric_names == ["val_accuracy", "latency_us", "num_params"]
-    assert experiment.modes == ["max", "min", "min"]
+    assert list(experiment.objective_set.modes) == ["max", "min", "min"]
     assert experiment.resolve_trainable() is train_digits
     assert experiment.method == "ax-mobo" and experiment.seed == 0
     assert (experiment.budget.num_trials, experiment.budget.max_concurrent) == (6, 2)
@@ -235,19 +228,6 @@ def test_demo_experiment_rejects_bad_epochs(epochs):
 
 
 # --- under Ray ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    ray = pytest.importorskip("ray")
-    # Workers must import `orchestrator` even when the project is not pip-installed.
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT)}},
-    )
-    yield ray
-    ray.shutdown()
 
 
 @pytest.mark.ray

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,10 +16,10 @@ from orchestrator.results import (
     hypervolume,
     hypervolume_trace,
     load_results,
-    normalize_objectives,
     pareto_front,
     save_results,
 )
+from tests.benchmark_data import NMTHPO_PAIRS, needs_nmthpo
 
 MAX_MIN = {"acc": "max", "cost": "min"}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -55,40 +53,6 @@ def staircase_df() -> pd.DataFrame:
             "config/layers": [1, 2, 3, 4, 5],
         }
     )
-
-
-# ---------------------------------------------------------------- normalize_objectives
-
-
-def test_normalize_accepts_mapping_and_objects_in_order():
-    assert normalize_objectives({"b": "min", "a": "max"}) == [("b", "min"), ("a", "max")]
-    objects = [Objective("b", "min"), Objective("a", "max")]
-    assert normalize_objectives(objects) == [("b", "min"), ("a", "max")]
-
-
-def test_normalize_rejects_string():
-    with pytest.raises(TypeError, match="'acc' is a string"):
-        normalize_objectives("acc")
-
-
-def test_normalize_rejects_objects_without_name_and_mode():
-    with pytest.raises(TypeError, match=r"\('acc', 'max'\).*no \.name/\.mode"):
-        normalize_objectives([("acc", "max")])
-
-
-def test_normalize_rejects_empty():
-    with pytest.raises(ValueError, match="objectives is empty"):
-        normalize_objectives({})
-
-
-def test_normalize_rejects_bad_mode_naming_objective_and_mode():
-    with pytest.raises(ValueError, match=r"objective 'acc' has mode='maximize'.*\('max', 'min'\)"):
-        normalize_objectives({"acc": "maximize"})
-
-
-def test_normalize_rejects_duplicate_names():
-    with pytest.raises(ValueError, match=r"\['acc'\] more than once"):
-        normalize_objectives([Objective("acc", "max"), Objective("acc", "min")])
 
 
 # ---------------------------------------------------------------- pareto_front
@@ -396,22 +360,39 @@ def test_format_pareto_table_unknown_column_and_empty_front():
 # ---------------------------------------------------------------- NMT lookup table cross-check
 
 
-def benchmarks_dir() -> Path:
-    override = os.environ.get("TUNE_ORCHESTRATOR_BENCHMARKS")
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[3] / "shared" / "benchmarks"
-
-
-@pytest.mark.parametrize("pair", ["zh-en", "ru-en", "ja-en", "en-ja"])
-def test_pareto_front_matches_published_nmt_fronts(pair):
-    directory = benchmarks_dir() / "nmthpo"
-    if not (directory / f"{pair}.evals").is_file():
-        pytest.skip(
-            f"NMT lookup tables not found under {directory}; set TUNE_ORCHESTRATOR_BENCHMARKS"
-        )
+@needs_nmthpo
+@pytest.mark.parametrize("pair", NMTHPO_PAIRS or ["<no tables>"])
+def test_pareto_front_matches_published_nmt_fronts(data_dir, pair):
+    directory = data_dir / "nmthpo"
     evals = pd.read_csv(directory / f"{pair}.evals", sep=r"\s+", header=None)
     fronts = pd.read_csv(directory / f"{pair}.fronts", sep=r"\s+", header=None)[0]
     df = pd.DataFrame({"dev_bleu": evals[0], "dev_gpu_time": evals[1]})
     front = pareto_front(df, {"dev_bleu": "max", "dev_gpu_time": "min"})
     assert front.index.tolist() == np.flatnonzero(fronts.to_numpy() == 1).tolist()
+
+
+def test_csv_and_png_show_the_same_front_when_some_trials_are_not_eligible(tmp_path, monkeypatch):
+    """An infeasible trial that would dominate must be neither in pareto_front.csv nor red in the PNG."""
+    from orchestrator import results
+
+    figures = []
+    real_plot = results.plot_pareto_front
+
+    def recording_plot(*args, **kwargs):
+        figures.append(real_plot(*args, **kwargs))
+        return figures[-1]
+
+    monkeypatch.setattr(results, "plot_pareto_front", recording_plot)
+    df = staircase_df()
+    df.loc[len(df)] = {"acc": 9.0, "cost": 0.5, "config/lr": 0.9, "config/layers": 9}  # dominates all
+    eligible = pd.Series(True, index=df.index)
+    eligible.iloc[-1] = False  # e.g. it broke a constraint
+    paths = save_results(df, MAX_MIN, tmp_path, eligible=eligible)
+
+    csv_front = pd.read_csv(paths["pareto_csv"])[["acc", "cost"]].to_numpy()
+    (axes,) = figures[0].axes
+    highlighted = axes.collections[-1].get_offsets()  # the red Pareto points, drawn last
+    assert sorted(map(tuple, csv_front)) == [(1.0, 1.0), (2.0, 2.0), (3.0, 3.0)]
+    assert sorted(map(tuple, np.asarray(highlighted))) == sorted(map(tuple, csv_front))
+    with pytest.raises(ValueError, match="eligible: got 2 flags for 6 rows"):
+        save_results(df, MAX_MIN, tmp_path, eligible=[True, False])

@@ -14,14 +14,7 @@ from orchestrator.demo import demo_experiment  # noqa: E402
 from orchestrator.run import build_scheduler, report, run  # noqa: E402
 from orchestrator.spec import Budget, Experiment, Objective  # noqa: E402
 
-pytestmark = pytest.mark.ray
-
-
-@pytest.fixture(scope="module", autouse=True)
-def ray_session():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]  # ray_session: tests/conftest.py
 
 
 def flaky_trainable(config):

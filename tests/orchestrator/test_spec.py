@@ -34,11 +34,12 @@ def toy_trainable(config: dict[str, Any]) -> None:
 
 @pytest.fixture(autouse=True)
 def method_registry(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
-    """A stand-in for orchestrator.methods, so spec checks do not import Ray and the searchers."""
-    registry = types.ModuleType("orchestrator.methods")
-    registry.method_names = lambda: ["ax-mobo", "tpe", "random", "custom"]
-    monkeypatch.setitem(sys.modules, "orchestrator.methods", registry)
-    return registry
+    """The real catalogue (importing it loads no Ray) with one more method, ``custom``."""
+    from orchestrator import methods
+
+    monkeypatch.setattr(methods, "_REGISTRY", dict(methods._REGISTRY))
+    methods.register_method(methods.Method("custom", "a method for the tests", lambda problem, **options: None))
+    return methods
 
 
 def base_spec(**overrides: Any) -> dict[str, Any]:
@@ -71,7 +72,7 @@ def assert_mentions(message: str, *fragments: str) -> None:
 def test_valid_spec_fills_defaults() -> None:
     experiment = Experiment.from_dict(base_spec())
     assert experiment.metric_names == ["val_accuracy", "latency_us"]
-    assert experiment.modes == ["max", "min"]
+    assert list(experiment.objective_set.modes) == ["max", "min"]
     assert experiment.objectives == [Objective("val_accuracy", "max"), Objective("latency_us", "min")]
     assert experiment.budget == Budget(num_trials=20, max_concurrent=2)
     assert experiment.resources == Resources(cpu=1, gpu=0)
@@ -113,20 +114,33 @@ def test_lambda_trainable_stays_a_callable_in_to_dict() -> None:
     assert experiment.to_dict()["trainable"] is trainable
 
 
-def test_method_is_checked_against_the_registry(method_registry: types.ModuleType) -> None:
+def test_method_is_checked_against_the_registry(
+    method_registry: types.ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert Experiment.from_dict(base_spec(method="custom")).method == "custom"
-    method_registry.method_names = lambda: ["random"]
+    monkeypatch.setattr(method_registry, "_REGISTRY", {"random": method_registry.get_method("random")})
     assert_mentions(spec_error(method="custom"), "method", "'custom'", "random")
 
 
-def test_every_method_of_the_real_registry_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delitem(sys.modules, "orchestrator.methods")
-    from orchestrator.methods import method_names
-
-    assert "ax-mobo" in method_names()
-    for method in method_names():
-        assert Experiment.from_dict(base_spec(method=method)).method == method
+def test_every_method_of_the_registry_is_accepted(method_registry: types.ModuleType) -> None:
+    assert "ax-mobo" in method_registry.method_names()
+    for method in method_registry.method_names():
+        scheduler = {"max_t": 8} if method_registry.get_method(method).scheduler else None
+        assert Experiment.from_dict(base_spec(method=method, scheduler=scheduler)).method == method
     assert_mentions(spec_error(method="ax_mobo"), "did you mean 'ax-mobo'")
+
+
+def test_spec_validation_imports_neither_ray_nor_the_searchers() -> None:
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from orchestrator.spec import load_experiment\n"
+        "load_experiment('examples/digits.yaml')\n"
+        "assert not {'ray', 'ax', 'botorch', 'searchers'} & set(sys.modules), sorted(sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", code], cwd=root, check=True, capture_output=True)
 
 
 def test_storage_dir_resolves_against_the_working_directory(
@@ -286,7 +300,34 @@ def test_config_may_not_repeat_a_search_space_name() -> None:
 # --------------------------------------------------------------------------- scheduler
 def test_scheduler_defaults_to_the_first_objective() -> None:
     experiment = Experiment.from_dict(base_spec(scheduler={"type": "ASHA", "max_t": 8}))
-    assert experiment.scheduler == SchedulerSpec("asha", "val_accuracy", "max", 8, 1, 4, "training_iteration")
+    assert experiment.scheduler == SchedulerSpec("asha", "val_accuracy", "max", 8, None, None, "training_iteration")
+    config = experiment.scheduler_config()
+    assert (config.type, config.metric, config.mode, config.max_t) == ("asha", "val_accuracy", "max", 8)
+    assert config.options == {"grace_period": 1, "reduction_factor": 3}  # the catalogue's defaults
+
+
+def test_scheduler_options_override_the_catalogue_defaults_one_by_one() -> None:
+    experiment = Experiment.from_dict(base_spec(scheduler={"max_t": 8, "reduction_factor": 2}))
+    config = experiment.scheduler_config()
+    assert config.type == "asha" and config.options == {"grace_period": 1, "reduction_factor": 2}
+    hyperband = Experiment.from_dict(base_spec(method="hyperband", scheduler={"max_t": 9}))
+    assert hyperband.scheduler_config().type == "hyperband"
+    assert Experiment.from_dict(base_spec(scheduler={"type": "none"})).scheduler_config() is None
+    assert Experiment.from_dict(base_spec()).scheduler_config() is None
+
+
+@pytest.mark.parametrize(
+    "spec, fragments",
+    [
+        ({"method": "asha"}, ["scheduler", "method 'asha' stops trials early", "max_t"]),
+        ({"method": "asha", "scheduler": {"type": "hyperband", "max_t": 9}},
+         ["scheduler.type: got 'hyperband'", "comes with the 'asha' scheduler", "method 'random'"]),
+        ({"method": "hyperband", "scheduler": {"max_t": 9, "grace_period": 2}},
+         ["scheduler: grace_period: got 2", "'hyperband' does not take it", "reduction_factor"]),
+    ],
+)
+def test_scheduler_that_contradicts_the_method_is_rejected_before_ray(spec: dict, fragments: list) -> None:
+    assert_mentions(spec_error(**spec), *fragments)
 
 
 def test_scheduler_takes_the_mode_of_its_metric() -> None:

@@ -1,11 +1,11 @@
 """Tests for orchestrator.trainable: cost metrics, latency timing, device choice, checkpoints.
 
-Ray's session functions are replaced by :class:`FakeTuneSession`, so no Ray cluster starts.
+Ray's session functions are replaced by the ``session`` fixture (a :class:`FakeTuneSession`,
+see ``tests/orchestrator/conftest.py``), so no Ray cluster starts.
 """
 
 from __future__ import annotations
 
-import shutil
 import sys
 import types
 from pathlib import Path
@@ -25,45 +25,6 @@ from orchestrator.trainable import (
     report_epoch,
     restore_from_checkpoint,
 )
-
-
-class FakeTuneSession:
-    """Stands in for ``ray.tune.report`` / ``ray.tune.get_checkpoint`` inside one trial.
-
-    Like Ray, ``report`` copies the checkpoint directory into storage before returning,
-    because ``report_epoch`` deletes its temporary directory right after.
-    """
-
-    def __init__(self, storage: Path):
-        self.storage = storage
-        self.metrics: list[dict] = []
-        self.checkpoint_dirs: list[Path] = []
-        self.checkpoint_types: list[type] = []
-        self.loaded_checkpoint = None
-
-    def install(self, monkeypatch: pytest.MonkeyPatch) -> FakeTuneSession:
-        from ray import tune
-
-        monkeypatch.setattr(tune, "report", self.report)
-        monkeypatch.setattr(tune, "get_checkpoint", lambda: self.loaded_checkpoint)
-        return self
-
-    def report(self, metrics, *, checkpoint=None):
-        self.metrics.append(metrics)
-        self.checkpoint_types.append(type(checkpoint))
-        destination = self.storage / f"checkpoint_{len(self.checkpoint_dirs):06d}"
-        shutil.copytree(checkpoint.path, destination)
-        self.checkpoint_dirs.append(destination)
-
-    def resume_from(self, index: int) -> None:
-        from ray import tune
-
-        self.loaded_checkpoint = tune.Checkpoint.from_directory(self.checkpoint_dirs[index])
-
-
-@pytest.fixture
-def session(monkeypatch, tmp_path) -> FakeTuneSession:
-    return FakeTuneSession(tmp_path).install(monkeypatch)
 
 
 class FakeClock:

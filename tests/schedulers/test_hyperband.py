@@ -84,3 +84,20 @@ def test_in_the_simulated_cluster_later_brackets_stop_trials(workers):
     assert (full["training_iteration"] == 9).all()
     stopped = ours[ours["status"] == "stopped"]
     assert set(stopped["training_iteration"]) <= {1, 3}
+
+
+def test_the_ray_internals_this_adapter_relies_on_still_exist():
+    """Checked on ray 2.60.0; a failure here names what a new Ray renamed."""
+    import inspect
+
+    from ray.tune.schedulers import hyperband
+
+    assert hasattr(hyperband, "_Bracket"), "ray.tune.schedulers.hyperband._Bracket is gone"
+    bracket = hyperband._Bracket(time_attr="training_iteration", max_trials=3, init_t_attr=1, max_t_attr=9,
+                                 eta=3, s=1)
+    for name in ("_all_trials", "_n0", "filled"):
+        assert hasattr(bracket, name), f"_Bracket.{name} is gone"
+    source = inspect.getsource(hyperband.HyperBandScheduler)
+    assert "self._create_bracket(" in source, "HyperBandScheduler no longer builds brackets with _create_bracket"
+    for name in ("_get_n0", "_get_r0", "_s_max_1"):
+        assert hasattr(SynchronousHyperBand(max_t=9), name), f"HyperBandScheduler.{name} is gone"

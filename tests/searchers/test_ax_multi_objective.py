@@ -56,26 +56,32 @@ def flat_params(config: dict) -> tuple:
     return (config["lr"], config["width"], config["model"]["depth"], config["model"]["act"])
 
 
+def ready_indices(searcher: AxMultiObjectiveSearch) -> list[int]:
+    return [trial_index for trial_index, _ in searcher._ready]
+
+
 # ----------------------------------------------------------------- construction
 @pytest.mark.parametrize(
     "options, match",
     [
-        ({"metric": "acc", "mode": None}, "needs mode"),
-        ({"metric": None, "mode": "max"}, "mode was given without metric"),
-        ({"metric": ["a", "b"], "mode": ["max"]}, "2 names but mode has 1"),
-        ({"metric": ["a"], "mode": ["max", "min"]}, "1 names but mode has 2"),
-        ({"metric": ["a", "b"], "mode": ["max", "maximize"]}, "'maximize' for objective 'b'"),
+        # Objective checks are multiobjective.Objectives' (tested there); one of each kind here.
+        ({"metric": "acc", "mode": None}, "mode: missing for objective 'acc'"),
+        ({"metric": None, "mode": "max"}, "metric: missing beside mode='max'"),
+        ({"metric": ["a", "b"], "mode": ["max"]}, r"got 1 modes \['max'\] for 2 objectives"),
+        ({"metric": ["a"], "mode": ["max", "min"]}, "got 2 modes"),
+        ({"metric": ["a", "b"], "mode": ["max", "maximize"]}, "mode of objective 'b': got 'maximize'"),
         ({"metric": "a", "mode": "minimum"}, "'minimum'"),
-        ({"metric": ["a", "a"], "mode": "max"}, r"\['a'\] more than once"),
-        ({"metric": [], "mode": []}, "names no objective"),
+        ({"metric": ["a", "a"], "mode": ["max", "max"]}, r"\['a'\] more than once"),
+        ({"metric": [], "mode": []}, "objectives: got none"),
+        ({"metric": ["a", "b"], "mode": "max"}, "got 1 modes"),
         ({"max_concurrent": 0}, "max_concurrent=0"),
         ({"max_concurrent": -2}, "max_concurrent=-2"),
         ({"max_concurrent": 1.5}, "max_concurrent=1.5"),
         ({"method": "bogus"}, "method='bogus' is not one of"),
         ({"initialization_budget": -1}, "initialization_budget=-1"),
         ({"max_progression": 0}, "max_progression=0"),
-        ({"objective_thresholds": {"loss": 1.0}}, "'loss', which is not an objective"),
-        ({"metric": ["acc", "epochs"], "mode": "max"}, r"\['epochs'\] share a name"),
+        ({"objective_thresholds": {"loss": 1.0}}, "thresholds.loss: not an objective"),
+        ({"metric": ["acc", "epochs"], "mode": ["max", "max"]}, r"\['epochs'\] share a name"),
         ({"metric": ["lr"], "mode": "max"}, r"\['lr'\] share a name"),
     ],
 )
@@ -101,9 +107,18 @@ def test_single_objective_string_metric_is_normalised_to_lists():
     assert searcher.client._experiment.optimization_config.objective.expression == "-latency"
 
 
-def test_one_mode_string_applies_to_every_objective():
-    searcher = make_searcher(metric=["a", "b"], mode="min")
-    assert searcher.mode == ["min", "min"]
+def test_one_mode_string_for_several_objectives_is_refused():
+    # A forgotten mode must not silently minimise an accuracy: one mode per objective.
+    with pytest.raises(ValueError, match="give one 'max' or 'min' per objective"):
+        make_searcher(metric=["a", "b"], mode="min")
+
+
+def test_objectives_value_carries_names_modes_and_thresholds():
+    from multiobjective import Objectives
+
+    objectives = Objectives.from_spec({"acc": "max", "latency": "min"})
+    searcher = make_searcher(metric=objectives, mode=None)
+    assert searcher.metric == ["acc", "latency"] and searcher.mode == ["max", "min"]
 
 
 def test_objectives_and_thresholds_reach_ax():
@@ -159,7 +174,7 @@ def test_set_search_properties_without_any_metric_returns_false():
 
 def test_threshold_on_non_objective_raises_at_set_search_properties():
     searcher = AxMultiObjectiveSearch(metric="acc", mode="max", objective_thresholds={"loss": 1.0})
-    with pytest.raises(ValueError, match="'loss', which is not an objective"):
+    with pytest.raises(ValueError, match="thresholds.loss: not an objective"):
         searcher.set_search_properties(None, None, dict(SPACE))
 
 
@@ -201,7 +216,9 @@ def test_several_generated_trials_are_queued_and_handed_out_in_order():
     searcher = make_searcher(max_concurrent=3)
     searcher.suggest("t1")
     assert len(searcher.client._experiment.trials) == 3  # one Ax call for the free slots
-    assert list(searcher._ready) == [1, 2]
+    assert ready_indices(searcher) == [1, 2]
+    queued = [searcher.client._experiment.trials[i].arm.parameters for i in (1, 2)]
+    assert [parameters for _, parameters in searcher._ready] == queued  # kept beside the index
     searcher.suggest("t2")
     searcher.suggest("t3")
     assert searcher._live == {"t1": 0, "t2": 1, "t3": 2}
@@ -378,22 +395,21 @@ def test_final_result_without_progression_completes():
 
 
 # ----------------------------------------------------------------- warm start
-def warm_frame(prefix="config/") -> pd.DataFrame:
+def warm_frame() -> pd.DataFrame:
     return pd.DataFrame({
-        f"{prefix}lr": [0.01, 0.001, 0.02],
-        f"{prefix}width": [32, 64, 16],
-        f"{prefix}model/depth": [2, 3, 1],
-        f"{prefix}model/act": ["relu", "gelu", "relu"],
-        f"{prefix}epochs": [3, 3, 3],
+        "lr": [0.01, 0.001, 0.02],
+        "width": [32, 64, 16],
+        "model/depth": [2, 3, 1],
+        "model/act": ["relu", "gelu", "relu"],
+        "epochs": [3, 3, 3],  # a constant: allowed, not needed
         "acc": [0.7, float("nan"), 0.9],
         "latency": [1.5, 2.0, 3.0],
         "trial_id": ["a", "b", "c"],
     })
 
 
-@pytest.mark.parametrize("prefix", ["config/", ""])
-def test_warm_start_from_dataframe_attaches_complete_rows(prefix):
-    searcher = make_searcher(warm_start=warm_frame(prefix))
+def test_warm_start_from_dataframe_attaches_complete_rows():
+    searcher = make_searcher(warm_start=warm_frame())
     trials = searcher.client._experiment.trials
     assert statuses(searcher) == {0: "COMPLETED", 1: "COMPLETED"}
     assert trials[0].arm.parameters == {"lr": 0.01, "width": 32, "model/depth": 2, "model/act": "relu"}
@@ -406,13 +422,15 @@ def test_warm_start_from_dataframe_attaches_complete_rows(prefix):
     assert searcher._live == {"t_new": 2}
 
 
-def test_warm_start_from_csv(tmp_path):
-    path = tmp_path / "results.csv"
-    warm_frame().to_csv(path, index=False)
-    searcher = make_searcher(warm_start=path)
+def test_warm_start_without_constant_columns():
+    searcher = make_searcher(warm_start=warm_frame().drop(columns=["epochs", "trial_id"]))
     assert statuses(searcher) == {0: "COMPLETED", 1: "COMPLETED"}
-    searcher_from_str = make_searcher(warm_start=str(path))
-    assert len(searcher_from_str.client._experiment.trials) == 2
+
+
+@pytest.mark.parametrize("not_a_frame", ["results.csv", [{"lr": 0.01}]], ids=["path", "records"])
+def test_warm_start_takes_only_a_dataframe(not_a_frame):
+    with pytest.raises(TypeError, match=r"warm_start: got (str|list); pass a pandas.DataFrame"):
+        make_searcher(warm_start=not_a_frame)
 
 
 def test_warm_start_carries_constraint_metrics():
@@ -423,19 +441,30 @@ def test_warm_start_carries_constraint_metrics():
     assert set(frame.loc[frame.trial_index == 1, "metric_name"]) == {"acc", "latency"}
 
 
-def test_warm_start_missing_parameter_column_raises():
-    with pytest.raises(ValueError, match="lacks a value for a search-space parameter"):
-        make_searcher(warm_start=warm_frame().drop(columns=["config/model/depth"]))
+def test_warm_start_missing_columns_raise_naming_them():
+    frame = warm_frame().drop(columns=["model/depth", "latency"])
+    missing = r"warm_start: got a DataFrame without column\(s\) \['model/depth', 'latency'\]"
+    with pytest.raises(ValueError, match=missing):
+        make_searcher(warm_start=frame)
 
 
-def test_warm_start_missing_objective_column_raises():
-    with pytest.raises(ValueError, match=r"lacks objective column\(s\) \['latency'\]"):
-        make_searcher(warm_start=warm_frame().drop(columns=["latency"]))
+def test_warm_start_orchestrator_column_format_is_not_read():
+    parameters = ("lr", "width", "model/depth", "model/act")
+    frame = warm_frame().rename(columns={name: f"config/{name}" for name in parameters})
+    with pytest.raises(ValueError, match=r"without column\(s\) \['lr', 'width', 'model/depth', 'model/act'\]"):
+        make_searcher(warm_start=frame)
+
+
+def test_warm_start_empty_parameter_value_raises():
+    frame = warm_frame()
+    frame.loc[2, "width"] = float("nan")
+    with pytest.raises(ValueError, match=r"warm_start: got row 2 without a value for \['width'\]"):
+        make_searcher(warm_start=frame)
 
 
 def test_warm_start_value_outside_space_raises():
     frame = warm_frame()
-    frame.loc[0, "config/model/act"] = "tanh"
+    frame.loc[0, "model/act"] = "tanh"
     with pytest.raises(ValueError, match="'model/act'"):
         make_searcher(warm_start=frame)
 
@@ -520,7 +549,7 @@ def test_save_to_dir_round_trip_as_tune_does(tmp_path):
     restored.restore_from_dir(str(tmp_path))
     assert restored._live == {"live": 2}
     assert statuses(restored) == {0: "COMPLETED", 1: "COMPLETED", 2: "RUNNING", 3: "RUNNING"}
-    assert list(restored._ready) == [3]
+    assert ready_indices(restored) == [3]
 
 
 def test_restore_rejects_another_version(tmp_path):
@@ -530,8 +559,34 @@ def test_restore_rejects_another_version(tmp_path):
     state = json.loads(path.read_text())
     state["version"] = 999
     path.write_text(json.dumps(state))
-    with pytest.raises(ValueError, match="version 999"):
+    with pytest.raises(ValueError, match="checkpoint version: got 999; this searcher reads version 2"):
         make_searcher().restore(str(path))
+
+
+def test_generated_but_unused_trials_keep_their_parameters_through_save_and_restore(tmp_path):
+    searcher = make_searcher(max_concurrent=3)
+    searcher.suggest("t0")  # one Ax call generates three trials; two wait in the ready queue
+    twin = cloudpickle.loads(cloudpickle.dumps(searcher))
+    expected = [twin.suggest("t1"), twin.suggest("t2")]
+    path = tmp_path / "searcher.json"
+    searcher.save(str(path))
+    saved = json.loads(path.read_text())["ready"]
+    assert [trial_index for trial_index, _ in saved] == [1, 2]
+    assert [parameters for _, parameters in saved] == [
+        searcher.client._experiment.trials[i].arm.parameters for i in (1, 2)
+    ]
+
+    restored = make_searcher(max_concurrent=3)
+    restored.restore(str(path))
+    assert [restored.suggest("t1"), restored.suggest("t2")] == expected
+    assert restored._live == {"t0": 0, "t1": 1, "t2": 2}
+    assert len(restored.client._experiment.trials) == 3  # handed out, not generated again
+
+
+def test_queued_points_to_evaluate_survive_pickling():
+    point = {"lr": 0.05, "width": 48, "model": {"depth": 3, "act": "gelu"}}
+    clone = cloudpickle.loads(cloudpickle.dumps(make_searcher(points_to_evaluate=[point])))
+    assert clone.suggest("t1") == {**point, "epochs": 3}
 
 
 def test_cloudpickle_round_trip_keeps_state():

@@ -138,9 +138,9 @@ def test_failed_or_non_finite_trials_are_forwarded_as_errors(result, error):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"metric": ["a", "b"], "mode": ["min"]}, "equal length"),
-        ({"metric": [], "mode": []}, "non-empty"),
-        ({"metric": ["a"], "mode": ["maximize"]}, "only 'max' and 'min'"),
+        ({"metric": ["a", "b"], "mode": ["min"]}, "got 1 modes"),
+        ({"metric": [], "mode": []}, "objectives: got none"),
+        ({"metric": ["a"], "mode": ["maximize"]}, "got 'maximize'; use 'max'"),
         ({"weights": [1.0]}, "one non-negative value per objective"),
         ({"weights": [1.0, -1.0]}, "non-negative"),
         ({"weights": [0.0, 0.0]}, "not all 0"),

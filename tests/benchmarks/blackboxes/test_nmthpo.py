@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,24 +10,16 @@ import pytest
 
 from benchmarks.blackboxes import Fidelity, NMTBlackbox, make_blackbox, select_objectives
 from benchmarks.blackboxes.nmthpo import HYPERPARAMETERS, OBJECTIVES, _ColumnScaling, available_instances
+from tests.benchmark_data import NMTHPO_DIR, NMTHPO_PAIRS, needs_nmthpo
 
-# tests/benchmarks/blackboxes/<this file> -> parents[3] is the repository, parents[4] holds shared/.
-DATA_DIR = Path(
-    os.environ.get("TUNE_ORCHESTRATOR_BENCHMARKS", Path(__file__).resolve().parents[4] / "shared" / "benchmarks")
-)
-TABLES = DATA_DIR / "nmthpo"
-PAIRS = available_instances(TABLES) if TABLES.is_dir() else []
-needs_tables = pytest.mark.skipif(
-    not PAIRS, reason=f"NMT tables not found in {TABLES} (set TUNE_ORCHESTRATOR_BENCHMARKS)"
-)
-each_pair = pytest.mark.parametrize("pair", PAIRS or ["<no tables>"])
+each_pair = pytest.mark.parametrize("pair", NMTHPO_PAIRS or ["<no tables>"])
 # Rows whose learning curve joins unambiguously, for the pairs shipped with the project.
 EXPECTED_CURVE_MATCHES = {"zh-en": 112, "ru-en": 176, "ja-en": 150, "en-ja": 163}
 
 
 def _read(pair: str, suffix: str) -> np.ndarray:
     # Parsed independently of the module (plain split) so the parsing itself is under test.
-    lines = (TABLES / f"{pair}{suffix}").read_text().split("\n")
+    lines = (NMTHPO_DIR / f"{pair}{suffix}").read_text().split("\n")
     return np.array([[float(x) for x in line.split()] for line in lines if line.strip()])
 
 
@@ -37,21 +28,21 @@ def _dominates(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 # ----------------------------------------------------------------------------------- shared data
-@needs_tables
+@needs_nmthpo
 @each_pair
-def test_known_front_equals_published_fronts_file(pair):
-    box = NMTBlackbox(DATA_DIR, pair)
+def test_known_front_equals_published_fronts_file(data_dir, pair):
+    box = NMTBlackbox(data_dir, pair)
     published = np.flatnonzero(_read(pair, ".fronts")[:, 0] == 1)
     assert box.known_pareto_indices() == published.tolist()
     assert len(published) > 0
 
 
-@needs_tables
+@needs_nmthpo
 @each_pair
 @pytest.mark.parametrize("objectives", [("bleu", "decode_time"), ("bleu", "ppl"), ("bleu", "params"),
                                         ("bleu", "gpu_memory"), ("ppl", "decode_time", "params")])
-def test_known_front_matches_brute_force_including_ties(pair, objectives):
-    box = NMTBlackbox(DATA_DIR, pair, objectives)
+def test_known_front_matches_brute_force_including_ties(data_dir, pair, objectives):
+    box = NMTBlackbox(data_dir, pair, objectives)
     signs = np.array([1.0 if box.objectives[name] == "max" else -1.0 for name in objectives])
     values = box.candidate_objectives().to_numpy() * signs
     expected = [i for i in range(len(values)) if not any(_dominates(v, values[i]) for v in values)]
@@ -62,11 +53,11 @@ def test_known_front_matches_brute_force_including_ties(pair, objectives):
         assert set(twins) <= set(expected)
 
 
-@needs_tables
+@needs_nmthpo
 @each_pair
-def test_columns_are_parsed_by_name(pair):
+def test_columns_are_parsed_by_name(data_dir, pair):
     hyps, evals = _read(pair, ".hyps"), _read(pair, ".evals")
-    box = NMTBlackbox(DATA_DIR, pair, ["bleu", "decode_time", "ppl", "params"])
+    box = NMTBlackbox(data_dir, pair, ["bleu", "decode_time", "ppl", "params"])
     assert list(box.candidates().columns) == list(HYPERPARAMETERS)
     np.testing.assert_allclose(box.candidates().to_numpy(dtype=float), hyps)
     for i in (0, len(evals) // 2, len(evals) - 1):
@@ -75,31 +66,31 @@ def test_columns_are_parsed_by_name(pair):
                           "params": evals[i, 5], "cost": evals[i, 3]}
 
 
-@needs_tables
+@needs_nmthpo
 @each_pair
-def test_gpu_memory_objective_drops_unmeasured_rows(pair):
+def test_gpu_memory_objective_drops_unmeasured_rows(data_dir, pair):
     evals = _read(pair, ".evals")
     measured = np.flatnonzero(evals[:, 4] != 0)
-    box = NMTBlackbox(DATA_DIR, pair, ["bleu", "gpu_memory"])
+    box = NMTBlackbox(data_dir, pair, ["bleu", "gpu_memory"])
     assert len(box.candidates()) == len(measured)
     np.testing.assert_array_equal(box.table_rows, measured)
     assert (box.candidate_objectives()["gpu_memory"] > 0).all()
     np.testing.assert_allclose(box.candidates().to_numpy(dtype=float), _read(pair, ".hyps")[measured])
     # Without the objective nothing is dropped.
-    assert len(NMTBlackbox(DATA_DIR, pair, ["bleu", "params"]).candidates()) == len(evals)
+    assert len(NMTBlackbox(data_dir, pair, ["bleu", "params"]).candidates()) == len(evals)
 
 
-@needs_tables
-def test_zh_en_has_one_unmeasured_gpu_memory_row():
-    if "zh-en" not in PAIRS:
+@needs_nmthpo
+def test_zh_en_has_one_unmeasured_gpu_memory_row(data_dir):
+    if "zh-en" not in NMTHPO_PAIRS:
         pytest.skip("zh-en tables absent")
-    assert len(NMTBlackbox(DATA_DIR, "zh-en", ["bleu", "gpu_memory"]).candidates()) == 117
+    assert len(NMTBlackbox(data_dir, "zh-en", ["bleu", "gpu_memory"]).candidates()) == 117
 
 
-@needs_tables
+@needs_nmthpo
 @each_pair
-def test_learning_curves_join(pair):
-    box = NMTBlackbox(DATA_DIR, pair)
+def test_learning_curves_join(data_dir, pair):
+    box = NMTBlackbox(data_dir, pair)
     evals = box.evaluations()
     matched = [i for i in range(len(evals)) if box.curve_length(i) is not None]
     print(f"{pair}: {len(matched)}/{len(evals)} rows joined to a learning curve")
@@ -115,10 +106,10 @@ def test_learning_curves_join(pair):
     assert box.fidelity.max == max(box.curve_length(i) for i in matched)
 
 
-@needs_tables
+@needs_nmthpo
 @each_pair
-def test_intermediate_fidelity_reports_only_perplexity(pair):
-    box = NMTBlackbox(DATA_DIR, pair)
+def test_intermediate_fidelity_reports_only_perplexity(data_dir, pair):
+    box = NMTBlackbox(data_dir, pair)
     index = next(i for i in range(len(box.candidates())) if (box.curve_length(i) or 0) >= 3)
     length, curve = box.curve_length(index), box.learning_curve(index)
     updates = box.evaluations().at[index, "num_updates"]
@@ -131,9 +122,9 @@ def test_intermediate_fidelity_reports_only_perplexity(pair):
     assert box.full_fidelity(index) == length
 
 
-@needs_tables
-def test_rows_without_curve_answer_every_fidelity_in_full():
-    found = [(box, i) for box in (NMTBlackbox(DATA_DIR, p) for p in PAIRS)
+@needs_nmthpo
+def test_rows_without_curve_answer_every_fidelity_in_full(data_dir):
+    found = [(box, i) for box in (NMTBlackbox(data_dir, p) for p in NMTHPO_PAIRS)
              for i in range(len(box.candidates())) if box.curve_length(i) is None]
     if not found:
         pytest.skip("every row of every pair has a learning curve")
@@ -143,10 +134,10 @@ def test_rows_without_curve_answer_every_fidelity_in_full():
     assert box.full_fidelity(index) == box.fidelity.min
 
 
-@needs_tables
+@needs_nmthpo
 @each_pair
-def test_features_reproduce_hyps_scaled_and_features_of(pair):
-    box = NMTBlackbox(DATA_DIR, pair)
+def test_features_reproduce_hyps_scaled_and_features_of(data_dir, pair):
+    box = NMTBlackbox(data_dir, pair)
     features = box.candidate_features()
     np.testing.assert_allclose(features, _read(pair, ".hyps_scaled"), atol=1e-3)
     assert features.min() >= 0 and features.max() <= 1
@@ -154,10 +145,10 @@ def test_features_reproduce_hyps_scaled_and_features_of(pair):
         np.testing.assert_array_equal(box.features_of(row.to_dict()), features[i])
 
 
-@needs_tables
+@needs_nmthpo
 @each_pair
-def test_search_space_and_config_lookup(pair):
-    box = NMTBlackbox(DATA_DIR, pair)
+def test_search_space_and_config_lookup(data_dir, pair):
+    box = NMTBlackbox(data_dir, pair)
     space = box.search_space()
     candidates = box.candidates()
     assert list(space) == list(HYPERPARAMETERS)
@@ -171,12 +162,13 @@ def test_search_space_and_config_lookup(pair):
     assert box.features_of(sampled).shape == (len(HYPERPARAMETERS),)
 
 
-@needs_tables
-def test_make_blackbox_builds_nmt_from_the_shared_folder():
-    box = make_blackbox("nmthpo", DATA_DIR, PAIRS[0], ["bleu", "params"])
-    assert isinstance(box, NMTBlackbox) and box.name == "nmthpo" and box.instance == PAIRS[0]
+@needs_nmthpo
+def test_make_blackbox_builds_nmt_from_the_shared_folder(data_dir):
+    box = make_blackbox("nmthpo", data_dir, NMTHPO_PAIRS[0], ["bleu", "params"])
+    assert isinstance(box, NMTBlackbox) and box.name == "nmthpo" and box.instance == NMTHPO_PAIRS[0]
     assert box.objectives == {"bleu": "max", "params": "min"}
-    assert make_blackbox("nmthpo", TABLES, PAIRS[0]).objectives == {"bleu": "max", "decode_time": "min"}
+    from_subfolder = make_blackbox("nmthpo", data_dir / "nmthpo", NMTHPO_PAIRS[0])
+    assert from_subfolder.objectives == {"bleu": "max", "decode_time": "min"}
 
 
 # ----------------------------------------------------------------------------------- synthetic
@@ -241,7 +233,7 @@ def test_unknown_pair_and_objective_and_misaligned_files_are_rejected(synthetic)
         NMTBlackbox(synthetic, "zz-yy")
     with pytest.raises(ValueError, match="objective 'accuracy' is not available"):
         NMTBlackbox(synthetic, "xx-yy", ["bleu", "accuracy"])
-    with pytest.raises(ValueError, match="mode='up'"):
+    with pytest.raises(ValueError, match="mode of objective 'bleu': got 'up'"):
         NMTBlackbox(synthetic, "xx-yy", {"bleu": "up"})
     (synthetic / "nmthpo" / "xx-yy.fronts").write_text("1\n0\n")
     with pytest.raises(ValueError, match="not row-aligned"):
@@ -275,7 +267,7 @@ def test_select_objectives_and_fidelity_validation():
     known = {name: mode for name, (_, mode) in OBJECTIVES.items()}
     assert select_objectives(None, known, ["ppl"]) == {"ppl": "min"}
     assert list(select_objectives("params,bleu", known, [])) == ["params", "bleu"]
-    for bad, message in (([], "is empty"), (["bleu", "bleu"], "listed twice")):
+    for bad, message in (([], "objectives: got none"), (["bleu", "bleu"], "more than once")):
         with pytest.raises(ValueError, match=message):
             select_objectives(bad, known, [])
     with pytest.raises(ValueError, match="kind='steps'"):

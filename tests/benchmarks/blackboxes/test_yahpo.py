@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,14 +13,9 @@ pytest.importorskip("onnxruntime", reason="needs the 'bench' extra: pip install 
 
 from benchmarks.blackboxes import YahpoBlackbox, make_blackbox  # noqa: E402
 from benchmarks.blackboxes.yahpo import _benchmark_set, _yahpo_dir, available_instances  # noqa: E402
+from tests.benchmark_data import DATA_DIR, YAHPO_DIR, YAHPO_SCENARIOS, needs_yahpo  # noqa: E402
 
-# tests/benchmarks/blackboxes/<this file> -> parents[4] holds shared/.
-DATA_DIR = Path(
-    os.environ.get("TUNE_ORCHESTRATOR_BENCHMARKS", Path(__file__).resolve().parents[4] / "shared" / "benchmarks")
-)
-YAHPO = DATA_DIR / "yahpo"
-if not YAHPO.is_dir():
-    pytest.skip(f"YAHPO data not found in {YAHPO} (set TUNE_ORCHESTRATOR_BENCHMARKS)", allow_module_level=True)
+pytestmark = needs_yahpo
 
 # scenario -> (fidelity kind, default objective and mode, cost target)
 SCENARIOS = {
@@ -31,12 +24,12 @@ SCENARIOS = {
     "rbv2_rpart": ("fraction", {"acc": "max"}),
     "iaml_glmnet": ("fraction", {"mmce": "min"}),
 }
-SCENARIOS = {name: spec for name, spec in SCENARIOS.items() if (YAHPO / name).is_dir()}
+SCENARIOS = {name: spec for name, spec in SCENARIOS.items() if name in YAHPO_SCENARIOS}
 each_scenario = pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 
 
 def _instance(scenario: str) -> str:
-    dev = YAHPO / "DEV_INSTANCES.json"
+    dev = YAHPO_DIR / "DEV_INSTANCES.json"
     if dev.is_file():
         return json.loads(dev.read_text())[scenario][0]
     return available_instances(DATA_DIR, scenario)[0]
@@ -49,9 +42,9 @@ def _config(box: YahpoBlackbox, seed: int = 0) -> dict:
 
 
 @each_scenario
-def test_evaluate_returns_finite_objectives_and_cost(scenario):
+def test_evaluate_returns_finite_objectives_and_cost(data_dir, scenario):
     kind, objectives = SCENARIOS[scenario]
-    box = make_blackbox(f"yahpo:{scenario}", DATA_DIR, _instance(scenario))
+    box = make_blackbox(f"yahpo:{scenario}", data_dir, _instance(scenario))
     assert isinstance(box, YahpoBlackbox) and box.name == f"yahpo:{scenario}"
     assert box.objectives == objectives and box.fidelity.kind == kind
     result = box.evaluate(_config(box))
@@ -60,8 +53,8 @@ def test_evaluate_returns_finite_objectives_and_cost(scenario):
 
 
 @each_scenario
-def test_fidelity_changes_the_cost(scenario):
-    box = YahpoBlackbox(DATA_DIR, scenario, _instance(scenario))
+def test_fidelity_changes_the_cost(data_dir, scenario):
+    box = YahpoBlackbox(data_dir, scenario, _instance(scenario))
     config = _config(box, seed=1)
     low, high = box.evaluate(config, box.fidelity.min), box.evaluate(config, box.fidelity.max)
     assert low["cost"] != high["cost"]
@@ -72,10 +65,10 @@ def test_fidelity_changes_the_cost(scenario):
         box.evaluate(config, box.fidelity.max * 2)
 
 
-def test_lcbench_cost_is_cumulative_training_time():
+def test_lcbench_cost_is_cumulative_training_time(data_dir):
     if "lcbench" not in SCENARIOS:
         pytest.skip("lcbench absent")
-    box = YahpoBlackbox(DATA_DIR, "lcbench", _instance("lcbench"))
+    box = YahpoBlackbox(data_dir, "lcbench", _instance("lcbench"))
     config = _config(box, seed=2)
     costs = [box.evaluate(config, epoch)["cost"] for epoch in (1, 10, 52)]
     assert costs == sorted(costs) and costs[0] < costs[-1]
@@ -85,9 +78,9 @@ def test_lcbench_cost_is_cumulative_training_time():
 
 
 @each_scenario
-def test_search_space_covers_every_hyperparameter(scenario):
-    box = YahpoBlackbox(DATA_DIR, scenario, _instance(scenario))
-    bench = _benchmark_set(_yahpo_dir(DATA_DIR), scenario)
+def test_search_space_covers_every_hyperparameter(data_dir, scenario):
+    box = YahpoBlackbox(data_dir, scenario, _instance(scenario))
+    bench = _benchmark_set(_yahpo_dir(data_dir), scenario)
     excluded = {bench.config.instance_names, *bench.config.fidelity_params}
     space_params = {hp.name: hp for hp in bench.config_space.get_hyperparameters() if hp.name not in excluded}
     space = box.search_space()
@@ -106,9 +99,9 @@ def test_search_space_covers_every_hyperparameter(scenario):
 
 
 @each_scenario
-def test_features_of_maps_bounds_and_defaults(scenario):
-    box = YahpoBlackbox(DATA_DIR, scenario, _instance(scenario))
-    bench = _benchmark_set(_yahpo_dir(DATA_DIR), scenario)
+def test_features_of_maps_bounds_and_defaults(data_dir, scenario):
+    box = YahpoBlackbox(data_dir, scenario, _instance(scenario))
+    bench = _benchmark_set(_yahpo_dir(data_dir), scenario)
     params = [bench.config_space.get_hyperparameter(name) for name in box.search_space()]
     lowest = {hp.name: hp.choices[0] if hasattr(hp, "choices") else hp.lower for hp in params}
     highest = {hp.name: hp.choices[-1] if hasattr(hp, "choices") else hp.upper for hp in params}
@@ -119,10 +112,10 @@ def test_features_of_maps_bounds_and_defaults(scenario):
     np.testing.assert_array_equal(box.features_of({}), box.features_of(defaults))
 
 
-def test_inactive_hyperparameters_are_dropped_before_querying():
+def test_inactive_hyperparameters_are_dropped_before_querying(data_dir):
     if "rbv2_xgboost" not in SCENARIOS:
         pytest.skip("rbv2_xgboost absent")
-    box = YahpoBlackbox(DATA_DIR, "rbv2_xgboost", _instance("rbv2_xgboost"))
+    box = YahpoBlackbox(data_dir, "rbv2_xgboost", _instance("rbv2_xgboost"))
     config = dict(_config(box, seed=3), booster="gblinear")
     only_active = {k: v for k, v in config.items() if k not in
                    ("eta", "gamma", "max_depth", "min_child_weight", "colsample_bylevel", "colsample_bytree",
@@ -133,10 +126,10 @@ def test_inactive_hyperparameters_are_dropped_before_querying():
 
 
 @each_scenario
-def test_several_objectives_by_name_and_batch_evaluation(scenario):
-    bench = _benchmark_set(_yahpo_dir(DATA_DIR), scenario)
+def test_several_objectives_by_name_and_batch_evaluation(data_dir, scenario):
+    bench = _benchmark_set(_yahpo_dir(data_dir), scenario)
     targets = [t for t in bench.config.y_names if t != bench.config.runtime_name][:2]
-    box = YahpoBlackbox(DATA_DIR, scenario, _instance(scenario), ",".join(targets))
+    box = YahpoBlackbox(data_dir, scenario, _instance(scenario), ",".join(targets))
     assert list(box.objectives) == targets
     configs = [_config(box, seed) for seed in range(3)]
     assert box.evaluate_many(configs, box.fidelity.min) == [box.evaluate(c, box.fidelity.min) for c in configs]
@@ -144,19 +137,19 @@ def test_several_objectives_by_name_and_batch_evaluation(scenario):
     assert set(bounds) == set(targets) and all(low < high for low, high in bounds.values())
 
 
-def test_explicit_modes_and_target_modes():
+def test_explicit_modes_and_target_modes(data_dir):
     scenario = sorted(SCENARIOS)[0]
-    box = YahpoBlackbox(DATA_DIR, scenario, _instance(scenario), {"val_accuracy": "max", "time": "min"}
+    box = YahpoBlackbox(data_dir, scenario, _instance(scenario), {"val_accuracy": "max", "time": "min"}
                         if scenario == "lcbench" else {"timepredict": "min"})
     assert all(mode in ("max", "min") for mode in box.objectives.values())
     if "rbv2_rpart" in SCENARIOS:
-        modes = YahpoBlackbox(DATA_DIR, "rbv2_rpart", _instance("rbv2_rpart"), "acc,timepredict,logloss").objectives
+        modes = YahpoBlackbox(data_dir, "rbv2_rpart", _instance("rbv2_rpart"), "acc,timepredict,logloss").objectives
         assert modes == {"acc": "max", "timepredict": "min", "logloss": "min"}
 
 
 @each_scenario
-def test_surrogates_have_no_pool(scenario):
-    box = YahpoBlackbox(DATA_DIR, scenario, _instance(scenario))
+def test_surrogates_have_no_pool(data_dir, scenario):
+    box = YahpoBlackbox(data_dir, scenario, _instance(scenario))
     assert box.candidates() is None and box.candidate_features() is None
     assert box.known_pareto_indices() is None and box.learning_curve(0) is None
     assert box.full_fidelity() == box.fidelity.max
@@ -164,13 +157,13 @@ def test_surrogates_have_no_pool(scenario):
         box.evaluate_candidate(0)
 
 
-def test_available_instances_and_bad_arguments():
+def test_available_instances_and_bad_arguments(data_dir):
     scenario = sorted(SCENARIOS)[0]
-    instances = available_instances(DATA_DIR, scenario)
-    assert _instance(scenario) in instances and available_instances(YAHPO, scenario) == instances
+    instances = available_instances(data_dir, scenario)
+    assert _instance(scenario) in instances and available_instances(data_dir / "yahpo", scenario) == instances
     with pytest.raises(ValueError, match="instance='no-such-dataset' is not in scenario"):
-        YahpoBlackbox(DATA_DIR, scenario, "no-such-dataset")
+        YahpoBlackbox(data_dir, scenario, "no-such-dataset")
     with pytest.raises(ValueError, match="scenario='nb301' has no folder"):
-        YahpoBlackbox(DATA_DIR, "nb301", "CIFAR10")
+        YahpoBlackbox(data_dir, "nb301", "CIFAR10")
     with pytest.raises(ValueError, match="objective 'accuracy' is not available"):
-        YahpoBlackbox(DATA_DIR, scenario, _instance(scenario), "accuracy")
+        YahpoBlackbox(data_dir, scenario, _instance(scenario), "accuracy")
