@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m orchestrator demo
+	$(PY) -m orchestrator demo --fresh
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)

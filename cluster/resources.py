@@ -1,7 +1,10 @@
-"""Per-trial resource requests, checked against the Ray cluster before any trial is launched.
+"""Per-trial resource requests, checked against the Ray cluster or this machine before any trial starts.
 
 Ray Tune (2.60) keeps a trial that asks for more CPUs or GPUs than the cluster owns PENDING
-forever instead of failing; :func:`check_cluster_can_place` turns that silent hang into an
+forever instead of failing, and refuses a trial that asks for nothing only once the experiment
+runs. :class:`TrialResources` rejects the empty request at construction;
+:func:`check_cluster_can_place` (a running Ray cluster) and :func:`check_machine_can_place`
+(this machine, for a local ``ray.init()`` that has not started yet) turn the silent hang into an
 error that names the fix. :func:`max_concurrent_trials` says how many trials can run at once,
 which is the natural ``max_concurrent`` for a searcher.
 
@@ -9,23 +12,56 @@ Example:
     >>> request = TrialResources(cpu=1, gpu=0.5)
     >>> max_concurrent_trials(request, {"CPU": 16.0, "GPU": 2.0})
     4
-    >>> check_cluster_can_place(request, {"CPU": 2.0})  # doctest: +SKIP
-    InsufficientResourcesError: Each trial requests 1 CPU and 0.5 GPU, ...
+    >>> check_cluster_can_place(request, {"CPU": 2.0})
+    Traceback (most recent call last):
+    ...
+    cluster.resources.InsufficientResourcesError: gpu: got 0.5 per trial, but the cluster has 2 CPU and 0 GPU, ...
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+__all__ = [
+    "InsufficientResourcesError",
+    "ResourcesError",
+    "TrialResources",
+    "check_cluster_can_place",
+    "check_machine_can_place",
+    "local_machine_resources",
+    "max_concurrent_trials",
+]
 
 # Absorbs float error in ratios such as 1.0 / 0.1 = 9.999...
 _TOLERANCE = 1e-9
 
 
-class InsufficientResourcesError(ValueError):
-    """The cluster cannot place even one trial with the requested resources."""
+class ResourcesError(ValueError):
+    """An invalid per-trial request; ``field`` names the request key at fault (``"cpu"``, ``"gpu"``).
+
+    ``str(error)`` reads ``field: message``; a caller that knows where the request came from
+    puts its own path in front of ``field`` (the orchestrator: ``resources.gpu``).
+
+    Example:
+        >>> str(ResourcesError("got -1; use a number >= 0.", "cpu"))
+        'cpu: got -1; use a number >= 0.'
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class InsufficientResourcesError(ResourcesError):
+    """The cluster (or this machine) cannot place even one trial with the requested resources."""
 
 
 def _is_number(value: Any) -> bool:
@@ -34,29 +70,40 @@ def _is_number(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class TrialResources:
-    """Resources reserved for each trial: ``cpu`` cores and ``gpu`` devices.
+    """Resources reserved for each trial: ``cpu`` cores and ``gpu`` devices, not both 0.
 
     A fractional ``gpu`` (``0 < gpu < 1``) shares one GPU between ``floor(1 / gpu)`` trials; a
     request of one GPU or more must be a whole number, as Ray cannot split a trial over parts
-    of several GPUs.
+    of several GPUs. Ray refuses a trial that reserves nothing (``cpu=0, gpu=0``).
 
     Example:
         >>> TrialResources(cpu=2, gpu=1).to_tune()
         {'cpu': 2, 'gpu': 1}
+        >>> TrialResources(cpu=0, gpu=0)
+        Traceback (most recent call last):
+        ...
+        cluster.resources.ResourcesError: cpu: got 0 with gpu 0; a trial must reserve something: ...
     """
 
     cpu: float = 1
     gpu: float = 0
 
     def __post_init__(self) -> None:
-        if not _is_number(self.cpu) or self.cpu < 0:
-            raise ValueError(f"resources.cpu must be a number >= 0, got {self.cpu!r}.")
-        if not _is_number(self.gpu) or self.gpu < 0:
-            raise ValueError(f"resources.gpu must be a number >= 0, got {self.gpu!r}.")
+        for field in ("cpu", "gpu"):
+            value = getattr(self, field)
+            if not _is_number(value) or value < 0:
+                raise ResourcesError(f"got {value!r}; use a number >= 0.", field)
         if self.gpu > 1 and not float(self.gpu).is_integer():
-            raise ValueError(
-                f"resources.gpu must be a fraction below 1 (GPU sharing) or a whole number of "
-                f"GPUs, got {self.gpu!r}; use {math.floor(self.gpu)} or {math.ceil(self.gpu)}."
+            raise ResourcesError(
+                f"got {self.gpu!r}; use a fraction below 1 (GPU sharing) or a whole number of "
+                f"GPUs, e.g. {math.floor(self.gpu)} or {math.ceil(self.gpu)}.",
+                "gpu",
+            )
+        if self.cpu == 0 and self.gpu == 0:
+            # Ray: "Cannot initialize a ResourceRequest with an empty head and zero worker bundles".
+            raise ResourcesError(
+                "got 0 with gpu 0; a trial must reserve something: use cpu > 0 (e.g. 1) or a gpu.",
+                "cpu",
             )
 
     @classmethod
@@ -68,8 +115,8 @@ class TrialResources:
         if isinstance(resources, Mapping):
             unknown = set(resources) - {"cpu", "gpu"}
             if unknown:
-                raise ValueError(
-                    f"resources accepts the keys 'cpu' and 'gpu', got unknown {sorted(unknown)}."
+                raise ResourcesError(
+                    f"got unknown {sorted(unknown)}; a request takes the keys 'cpu' and 'gpu'."
                 )
             return cls(**resources)
         if hasattr(resources, "cpu") and hasattr(resources, "gpu"):
@@ -97,8 +144,23 @@ def _read_cluster_resources(cluster_resources: Mapping[str, float] | None) -> Ma
     return ray.cluster_resources()
 
 
-def _format_request(resources: TrialResources) -> str:
-    return f"{resources.cpu:g} CPU and {resources.gpu:g} GPU"
+def _check_can_place(
+    request: TrialResources, available: Mapping[str, float], where: str, more: str
+) -> None:
+    cpus, gpus = float(available.get("CPU", 0)), float(available.get("GPU", 0))
+    has = f"{where} has {cpus:g} CPU and {gpus:g} GPU, so Ray Tune would leave every trial PENDING forever"
+    if request.gpu > gpus + _TOLERANCE:
+        raise InsufficientResourcesError(
+            f"got {request.gpu:g} per trial, but {has}; lower it to at most {gpus:g} "
+            f"(0 trains on CPU) or {more.format(kind='GPU')}.",
+            "gpu",
+        )
+    if request.cpu > cpus + _TOLERANCE:
+        raise InsufficientResourcesError(
+            f"got {request.cpu:g} per trial, but {has}; lower it to at most {cpus:g} "
+            f"or {more.format(kind='CPU')}.",
+            "cpu",
+        )
 
 
 def check_cluster_can_place(
@@ -111,27 +173,56 @@ def check_cluster_can_place(
     not sufficient on multi-node clusters, where one node must hold a whole trial.
 
     Raises:
-        InsufficientResourcesError: naming the request, what the cluster has and the fix.
+        InsufficientResourcesError: naming the request key, what the cluster has and the fix.
 
     Example:
         >>> check_cluster_can_place(TrialResources(cpu=1), {"CPU": 2.0})
     """
     request = TrialResources.coerce(resources)
     available = _read_cluster_resources(cluster_resources)
-    cpus, gpus = float(available.get("CPU", 0)), float(available.get("GPU", 0))
-    has = f"the cluster has {cpus:g} CPU and {gpus:g} GPU"
-    if request.gpu > gpus + _TOLERANCE:
-        raise InsufficientResourcesError(
-            f"Each trial requests {_format_request(request)}, but {has}, so Ray Tune would "
-            f"leave every trial PENDING forever. Lower resources.gpu to at most {gpus:g} "
-            "(0 trains on CPU) or add GPU nodes to the cluster."
-        )
-    if request.cpu > cpus + _TOLERANCE:
-        raise InsufficientResourcesError(
-            f"Each trial requests {_format_request(request)}, but {has}, so Ray Tune would "
-            f"leave every trial PENDING forever. Lower resources.cpu to at most {cpus:g} or "
-            "add CPU nodes to the cluster."
-        )
+    _check_can_place(request, available, "the cluster", "add {kind} nodes to the cluster")
+
+
+def local_machine_resources(*, count_gpus: bool = True) -> dict[str, float]:
+    """What a local ``ray.init()`` would find on this machine, without starting Ray.
+
+    CPUs are ``os.cpu_count()``: Ray counts that many, or fewer under a container's CPU quota,
+    so a request refused here would be refused by Ray too. GPUs are counted as PyTorch sees them
+    (``torch.cuda.device_count()``, which honours ``CUDA_VISIBLE_DEVICES``); ``count_gpus=False``
+    reports 0 without importing PyTorch.
+
+    Example:
+        >>> local_machine_resources(count_gpus=False)["CPU"] >= 1
+        True
+    """
+    gpus = 0
+    if count_gpus:
+        import torch
+
+        gpus = torch.cuda.device_count()
+    return {"CPU": float(os.cpu_count() or 1), "GPU": float(gpus)}
+
+
+def check_machine_can_place(resources: Any) -> None:
+    """Raise unless a local ``ray.init()`` on this machine could run one trial with ``resources``.
+
+    For a cluster reached through ``RAY_ADDRESS`` the resources are known only once connected:
+    use :func:`check_cluster_can_place` then.
+
+    Raises:
+        InsufficientResourcesError: naming the request key, what this machine has and the fix.
+
+    Example:
+        >>> check_machine_can_place(TrialResources(cpu=1))
+    """
+    request = TrialResources.coerce(resources)
+    available = local_machine_resources(count_gpus=request.gpu > 0)
+    _check_can_place(
+        request,
+        available,
+        "this machine (as a local ray.init() sees it)",
+        "run on a Ray cluster with more {kind}s (start it, then set RAY_ADDRESS)",
+    )
 
 
 def max_concurrent_trials(resources: Any, cluster_resources: Mapping[str, float]) -> int:
@@ -140,9 +231,6 @@ def max_concurrent_trials(resources: Any, cluster_resources: Mapping[str, float]
     ``min(floor(CPU / cpu), gpu_slots)`` where ``gpu_slots = floor(GPU / gpu)`` for whole
     GPUs and ``floor(1 / gpu) * floor(GPU)`` for a fractional share, because a share cannot
     straddle two devices. Resources the trial does not request impose no limit.
-
-    Raises:
-        ValueError: when the trial requests nothing, so nothing bounds concurrency.
 
     Example:
         >>> max_concurrent_trials(TrialResources(cpu=1, gpu=0.4), {"CPU": 8, "GPU": 2})
@@ -158,9 +246,4 @@ def max_concurrent_trials(resources: Any, cluster_resources: Mapping[str, float]
         limits.append(math.floor(1 / request.gpu + _TOLERANCE) * math.floor(gpus + _TOLERANCE))
     elif request.gpu >= 1:
         limits.append(math.floor(gpus / request.gpu + _TOLERANCE))
-    if not limits:
-        raise ValueError(
-            "resources request 0 CPU and 0 GPU, so nothing bounds how many trials run at once; "
-            "request at least resources.cpu > 0."
-        )
-    return min(limits)
+    return min(limits)  # TrialResources requests at least one of the two

@@ -28,6 +28,8 @@ _EXPORTS = {
     "load_results": "orchestrator.results",
     "pareto_front": "orchestrator.results",
     "save_results": "orchestrator.results",
+    "export_pareto": "orchestrator.export",
+    "load_checkpoint": "orchestrator.export",
 }
 
 __all__ = sorted(_EXPORTS)

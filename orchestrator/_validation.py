@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -164,6 +165,38 @@ def import_trainable(path: str) -> Callable[..., Any]:
             "trainable",
         )
     return target
+
+
+def check_trainable_signature(trainable: Callable[..., Any], shown: str) -> None:
+    """Reject a function that Tune cannot call as ``trainable(config)``.
+
+    Tune's rule (``ray.tune.trainable.function_trainable.wrap_function``, ray 2.60): the
+    signature must bind one positional argument. Classes pass here (Tune's class API), and so do
+    callables without an introspectable signature (Tune decides for those).
+
+    Example:
+        >>> check_trainable_signature(lambda config, data=None: None, "train")
+        >>> check_trainable_signature(lambda: None, "train")
+        Traceback (most recent call last):
+        ...
+        orchestrator._validation.SpecError: trainable: got train taking (); Tune calls ... the trial's config: ...
+    """
+    if inspect.isclass(trainable):
+        return
+    try:
+        signature = inspect.signature(trainable)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind({})
+    except TypeError:
+        parameters = ", ".join(signature.parameters)
+        raise SpecError(
+            f"got {shown} taking ({parameters}); Tune calls a function trainable with one argument, "
+            "the trial's config: define it as `def train(config): ...` and pass other data with "
+            "ray.tune.with_parameters or functools.partial.",
+            "trainable",
+        ) from None
 
 
 def trainable_path(trainable: Callable[..., Any]) -> str | Callable[..., Any]:

@@ -4,11 +4,17 @@ Example:
     $ python -m orchestrator run examples/digits.yaml --num-trials 8
     $ python -m orchestrator report results/digits
     $ python -m orchestrator demo --num-trials 6 --epochs 4
+    $ python -m orchestrator export results/digits
     $ python -m orchestrator methods
 
-An invalid specification prints one ``error: <field>: <problem and fix>`` line on stderr and
-exits with status 2, before any trial starts. Ray and the training code are imported only by the
-command that needs them, so ``--help`` and spec errors come back in well under a second.
+An invalid specification, or one that the machine, the files or the searcher cannot run
+(:mod:`orchestrator.preflight`), prints one ``error: <file>: <field>: <problem and fix>`` line
+on stderr and exits with status 2, before Ray starts; ``--debug`` shows the traceback instead.
+Ray and the training code are imported only by the command that needs them, so ``--help`` and
+spec errors come back in well under a second.
+
+Running into a directory that already holds a run of the same experiment (``storage_path/name``)
+is refused unless ``--resume`` continues it or ``--fresh`` moves it aside and starts anew.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cluster.resources import ResourcesError
+from multiobjective.objectives import ObjectiveError
 from orchestrator.spec import Experiment, SpecError, load_experiment
 
 __all__ = ["build_parser", "main"]
@@ -51,8 +59,29 @@ def _add_budget_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    again = parser.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the earlier run in storage_path/name, with the spec it started with "
+        "(a changed budget or search is refused)",
+    )
+    again.add_argument(
+        "--fresh",
+        action="store_true",
+        help="move an earlier run in storage_path/name aside (it is kept, renamed) and start anew",
+    )
+
+
+def _add_debug_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--debug", action="store_true", help="on an error, show the Python traceback, not one line"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The ``orchestrator`` argument parser with its four sub-commands."""
+    """The ``orchestrator`` argument parser with its five sub-commands."""
     parser = argparse.ArgumentParser(
         prog="orchestrator",
         description="Find Pareto-optimal deep-learning models with Ray Tune.",
@@ -62,21 +91,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the experiment described by a YAML file")
     run.add_argument("spec", type=Path, metavar="SPEC.yaml", help="experiment specification")
-    run.add_argument(
-        "--resume", action="store_true", help="continue an interrupted run of the same experiment"
-    )
+    _add_run_options(run)
     _add_budget_options(run)
+    _add_debug_option(run)
     run.set_defaults(handler=_run_command)
 
     report = commands.add_parser("report", help="print the Pareto front of a finished experiment")
     report.add_argument("directory", type=Path, metavar="DIR", help="the experiment's directory")
+    _add_debug_option(report)
     report.set_defaults(handler=_report_command)
 
     demo = commands.add_parser("demo", help="find Pareto-optimal MLPs on the 8x8 digits data set")
+    _add_run_options(demo)
     _add_budget_options(demo)
     demo.add_argument("--epochs", type=_positive_int, metavar="E", help="epochs per trial")
     demo.add_argument("--method", help="search method (see `orchestrator methods`)")
+    _add_debug_option(demo)
     demo.set_defaults(handler=_demo_command)
+
+    export = commands.add_parser("export", help="copy each Pareto trial's last checkpoint to DIR/pareto")
+    export.add_argument("directory", type=Path, metavar="DIR", help="the experiment's directory")
+    export.add_argument("--out", type=Path, metavar="OUT", help="write OUT/pareto instead of DIR/pareto")
+    _add_debug_option(export)
+    export.set_defaults(handler=_export_command)
 
     methods = commands.add_parser("methods", help="list the search methods and schedulers")
     methods.set_defaults(handler=_methods_command)
@@ -104,16 +141,22 @@ def _print_result(result: Any) -> None:
 
     print(f"Pareto front: {len(result.pareto)} of {len(result.results)} trials")
     print(format_pareto_table(result.pareto, result.experiment.objectives))
+    for message in getattr(result, "warnings", []):
+        print(f"warning: {message}")
     print(f"\nExperiment directory: {result.experiment_dir}")
     for name, path in result.paths.items():
         print(f"  {name}: {path}")
+    if "pareto_models" in result.paths:
+        from orchestrator.export import print_export_summary
+
+        print_export_summary(result.paths["pareto_models"])
 
 
 def _run_command(args: argparse.Namespace) -> int:
     experiment = _with_budget_options(load_experiment(args.spec), args)
     from orchestrator.run import run
 
-    _print_result(run(experiment, resume=args.resume))
+    _print_result(run(experiment, resume=args.resume, fresh=args.fresh))
     return 0
 
 
@@ -126,9 +169,25 @@ def _report_command(args: argparse.Namespace) -> int:
     try:
         result = report(args.directory)
     except FileNotFoundError as error:  # a directory that `orchestrator run` did not write
+        if args.debug:
+            raise
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     _print_result(result)
+    return 0
+
+
+def _export_command(args: argparse.Namespace) -> int:
+    from orchestrator.export import export_pareto, print_export_summary
+
+    try:
+        folder = export_pareto(args.directory, args.out)
+    except (FileNotFoundError, ValueError) as error:  # no pareto_front.csv, or one without trial_id
+        if args.debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print_export_summary(folder)
     return 0
 
 
@@ -146,7 +205,7 @@ def _demo_command(args: argparse.Namespace) -> int:
     experiment = demo_experiment(**given)
     from orchestrator.run import run
 
-    _print_result(run(experiment))
+    _print_result(run(experiment, resume=args.resume, fresh=args.fresh))
     return 0
 
 
@@ -169,7 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``), run the command and return its exit status.
 
     Returns:
-        0 on success, 2 on a usage or specification error (message on stderr, no traceback).
+        0 on success, 2 on a usage or specification error (one ``error: ...`` line on stderr,
+        no traceback; with ``--debug`` the error is raised instead).
     """
     parser = build_parser()
     try:
@@ -178,6 +238,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_request.code if isinstance(exit_request.code, int) else 0
     try:
         return args.handler(args)
-    except SpecError as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (SpecError, ObjectiveError, ResourcesError) as error:
+        if getattr(args, "debug", False):
+            raise
+        print(f"error: {_error_line(error, getattr(args, 'spec', None))}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _error_line(error: ValueError, spec: Path | None) -> str:
+    """``FILE: field: message`` for an error about the spec read from ``spec``."""
+    if isinstance(error, ResourcesError):  # from the cluster check once Ray is connected
+        from orchestrator.preflight import resources_error
+
+        error = resources_error(error)
+    elif not isinstance(error, SpecError):
+        error = SpecError(str(error))
+    if error.source is None and spec is not None:
+        error = error.located(str(spec))
+    return str(error)

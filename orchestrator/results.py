@@ -35,6 +35,10 @@ RESULTS_FILENAME = "results.csv"
 PARETO_FILENAME = "pareto_front.csv"
 PARETO_PLOT_FILENAME = "pareto_front.png"
 HYPERVOLUME_PLOT_FILENAME = "hypervolume.png"
+CHECKPOINT_COLUMN = "checkpoint"
+"""Column of the trial's last checkpoint folder (:func:`orchestrator.export.checkpoint_path`)."""
+TRIAL_COLUMNS = ("trial_id", "status", "training_iteration", CHECKPOINT_COLUMN)
+"""What names a trial and leads to its model; :func:`format_pareto_table` shows those present."""
 
 
 def _maximised(df: pd.DataFrame, objectives: Objectives) -> np.ndarray:
@@ -236,7 +240,7 @@ def load_results(out_dir: str | Path) -> pd.DataFrame:
             f"no {RESULTS_FILENAME} in {str(out_dir)!r}; run the experiment first "
             "(`orchestrator run <experiment.yaml>`) or pass the directory it wrote to."
         )
-    return pd.read_csv(path)
+    return pd.read_csv(path, dtype={"trial_id": str, CHECKPOINT_COLUMN: str})
 
 
 def config_columns(df: pd.DataFrame) -> list[str]:
@@ -264,7 +268,7 @@ def _format_float(value: float) -> str:
 
 
 def format_pareto_table(df: pd.DataFrame, objectives: Any, columns: Sequence[str] | None = None) -> str:
-    """The Pareto-optimal rows of ``df`` as text: objectives first, then hyperparameters.
+    """The Pareto-optimal rows of ``df`` as text: objectives, the trial, then hyperparameters.
 
     Rows are sorted best-first by the first objective; ``config/`` is stripped from headers.
     Pass the front itself (e.g. ``ExperimentResult.pareto``) to print exactly those rows.
@@ -272,7 +276,9 @@ def format_pareto_table(df: pd.DataFrame, objectives: Any, columns: Sequence[str
     Args:
         df: results, one row per trial.
         objectives: anything :meth:`multiobjective.Objectives.from_spec` takes.
-        columns: extra columns to show after the objectives; defaults to every ``config/*``.
+        columns: extra columns to show after the objectives; defaults to those of
+            :data:`TRIAL_COLUMNS` that ``df`` has (``trial_id``, ``status``,
+            ``training_iteration``, ``checkpoint``), then every ``config/*``.
 
     Returns:
         The table as a string, or a one-line message when no trial has finished.
@@ -282,6 +288,10 @@ def format_pareto_table(df: pd.DataFrame, objectives: Any, columns: Sequence[str
         >>> print(format_pareto_table(df, {"acc": "max"}))
         acc   lr
         0.9 0.01
+        >>> df["trial_id"], df["training_iteration"] = ["a1", "b2"], [4, 8]
+        >>> print(format_pareto_table(df, {"acc": "max"}))
+        acc trial_id  training_iteration   lr
+        0.9       b2                   8 0.01
     """
     objectives = Objectives.from_spec(objectives)
     names = list(objectives.names)
@@ -289,7 +299,7 @@ def format_pareto_table(df: pd.DataFrame, objectives: Any, columns: Sequence[str
     if front.empty:
         return f"No finished trials with finite values for {names}."
     if columns is None:
-        columns = config_columns(df)
+        columns = [c for c in TRIAL_COLUMNS if c in df.columns] + config_columns(df)
     else:
         missing = [c for c in columns if c not in df.columns]
         if missing:

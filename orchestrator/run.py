@@ -11,22 +11,44 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 import pandas as pd
 
-from orchestrator.methods import SearchProblem, build_searcher, get_method
-from orchestrator.results import CONFIG_PREFIX, default_reference_point, finished_mask, pareto_front, save_results
-from orchestrator.spec import Experiment, load_experiment, save_experiment
+from orchestrator.export import checkpoint_config, export_pareto
+from orchestrator.methods import build_searcher, get_method
+from orchestrator.results import default_reference_point, finished_mask, pareto_front, save_results
+from orchestrator.spec import SPEC_FILENAME, Experiment, load_experiment, save_experiment
+from orchestrator.trials import (
+    ELIGIBLE_STATUSES,
+    TrialEndingRecorder,
+    read_trial_endings,
+    results_frame,
+    trial_warnings,
+    trials_from_directory,
+    with_trial_timeout,
+)
 
 logger = logging.getLogger(__name__)
 
-SPEC_FILENAME = "experiment.yaml"
-_STRICT_METRIC_ENV = "TUNE_DISABLE_STRICT_METRIC_CHECKING"
+# Tune's own settings for this run, applied while it runs (a value the user exported wins):
+TUNE_ENVIRONMENT = {
+    # Tune ends the whole experiment when a result lacks a metric the searcher names; here a
+    # trial that omits an objective is recorded as failed by the searcher instead.
+    "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1",
+    # Write the experiment state (trial table, searcher, latest checkpoint of each trial) at every
+    # controller step instead of at most every 10 s, so a driver killed at any moment loses no
+    # finished trial, no checkpoint and no suggestion. Our searchers cache their serialised state,
+    # so a write in which nothing changed costs little (benchmarks/bench_state_write.py measures it).
+    "TUNE_GLOBAL_CHECKPOINT_S": "0",
+    # The state is written every step anyway; without this Ray warns when checkpoints bounded by
+    # num_to_keep force extra state snapshots.
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+}
 
 
 @dataclass
@@ -38,13 +60,18 @@ class ExperimentResult:
     pareto: pd.DataFrame
     paths: dict[str, Path] = field(default_factory=dict)
     experiment_dir: Path | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
-def run(experiment: Experiment, *, resume: bool = False) -> ExperimentResult:
+def run(experiment: Experiment, *, resume: bool = False, fresh: bool = False) -> ExperimentResult:
     """Run ``experiment`` (or continue it with ``resume=True``) and save its results.
 
     Trials that raise, report NaN/inf or omit an objective are recorded with a ``status`` that
-    says so; the experiment goes on without them.
+    says so; the experiment goes on without them. The experiment state is written at every
+    Tune step (:data:`TUNE_ENVIRONMENT`), so after the driver is killed at any moment,
+    ``resume=True`` loses no finished trial, continues each unfinished trial from its latest
+    checkpoint and suggests no configuration twice. ``fresh=True`` moves an earlier run of the
+    same name aside (to ``<name>.replaced-<time>``) and starts anew.
 
     Example:
         >>> from orchestrator.demo import demo_experiment  # doctest: +SKIP
@@ -54,38 +81,52 @@ def run(experiment: Experiment, *, resume: bool = False) -> ExperimentResult:
     import ray
     from ray import tune
 
-    from cluster.resources import TrialResources, check_cluster_can_place
+    from cluster.resources import TrialResources
+    from orchestrator.preflight import check_before_ray, check_resources
 
+    check_before_ray(experiment, resume=resume, fresh=fresh)
     if not ray.is_initialized():
         ray.init(include_dashboard=False, log_to_driver=True)
     resources = TrialResources(cpu=experiment.resources.cpu, gpu=experiment.resources.gpu)
-    check_cluster_can_place(resources)
+    check_resources(experiment)  # the cluster RAY_ADDRESS names is only known once connected
 
     storage_dir = experiment.storage_dir
     experiment_dir = storage_dir / experiment.name
-    trainable = tune.with_resources(experiment.resolve_trainable(), resources.to_tune())
+    # The time limit wraps the function itself; with_resources goes outside it.
+    timed = with_trial_timeout(experiment.resolve_trainable(), experiment.budget.trial_timeout_s)
+    trainable = tune.with_resources(timed, resources.to_tune())
+    if fresh and experiment_dir.exists():
+        aside = experiment_dir.with_name(f"{experiment.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+        experiment_dir.rename(aside)
+        logger.warning("Moved the earlier run of %r aside to %s.", experiment.name, aside)
 
     if resume and tune.Tuner.can_restore(str(experiment_dir)):
         logger.info("Resuming experiment from %s", experiment_dir)
+        # Unfinished trials continue from their latest checkpoint; a trial that raised stays an
+        # error (rerunning it would evaluate its configuration twice).
         tuner = tune.Tuner.restore(
-            str(experiment_dir), trainable=trainable, resume_unfinished=True, resume_errored=True
+            str(experiment_dir), trainable=trainable, resume_unfinished=True, resume_errored=False
         )
     else:
         if resume:
             logger.warning("Nothing to resume in %s; starting a new experiment.", experiment_dir)
         tuner = _build_tuner(experiment, trainable, storage_dir)
-    experiment_dir.mkdir(parents=True, exist_ok=True)
-    _try_save_spec(experiment, experiment_dir)
+        experiment_dir.mkdir(parents=True, exist_ok=True)
+        _try_save_spec(experiment, experiment_dir)  # a resumed run keeps the spec it started with
 
-    with _lenient_metric_checking():
+    with tune_environment():
         grid = tuner.fit()
-    frame = results_frame(grid, experiment)
+    frame = results_frame(grid, experiment, read_trial_endings(experiment_dir))
     return _finish(experiment, frame, experiment_dir)
 
 
 def report(experiment_dir: str | Path) -> ExperimentResult:
-    """Rebuild tables and plots of a finished (or interrupted) experiment directory."""
-    from orchestrator.results import load_results
+    """Rebuild tables and plots of a finished, interrupted or killed experiment directory.
+
+    When Tune's experiment state is newer than ``results.csv`` (or there is none: the driver
+    was killed), the trial table is read again from that state, without running anything.
+    """
+    from orchestrator.results import RESULTS_FILENAME, load_results
 
     experiment_dir = Path(experiment_dir)
     spec_path = experiment_dir / SPEC_FILENAME
@@ -95,21 +136,14 @@ def report(experiment_dir: str | Path) -> ExperimentResult:
             "that `orchestrator run` printed (storage_path/name)."
         )
     experiment = load_experiment(spec_path)
-    return _finish(experiment, load_results(experiment_dir), experiment_dir)
-
-
-def search_problem(experiment: Experiment) -> SearchProblem:
-    """What the experiment's searcher is built from (the same type the benchmarks build from)."""
-    scheduler = experiment.scheduler_config()
-    return SearchProblem(
-        space=experiment.tune_search_space(include_config=True),
-        objectives=experiment.objective_set,
-        constraints=tuple(experiment.constraints),
-        seed=experiment.seed,
-        max_concurrent=experiment.budget.max_concurrent,
-        max_t=None if scheduler is None else scheduler.max_t,
-        time_attr="training_iteration" if scheduler is None else scheduler.time_attr,
-    )
+    results_csv = experiment_dir / RESULTS_FILENAME
+    states = list(experiment_dir.glob("experiment_state-*.json"))
+    newest_state = max((path.stat().st_mtime for path in states), default=0.0)
+    if states and (not results_csv.exists() or newest_state > results_csv.stat().st_mtime):
+        frame = trials_from_directory(experiment_dir, experiment)
+    else:
+        frame = load_results(experiment_dir)
+    return _finish(experiment, frame, experiment_dir)
 
 
 def _build_tuner(experiment: Experiment, trainable: Any, storage_dir: Path) -> Any:
@@ -120,7 +154,7 @@ def _build_tuner(experiment: Experiment, trainable: Any, storage_dir: Path) -> A
             "Method %r ignores thresholds and constraints while searching; they are still applied "
             "to the reported Pareto front.", experiment.method,
         )
-    searcher = build_searcher(experiment.method, search_problem(experiment), **experiment.method_options)
+    searcher = build_searcher(experiment.method, experiment.search_problem(), **experiment.method_options)
     tune_config = tune.TuneConfig(
         search_alg=searcher,
         scheduler=build_scheduler(experiment),
@@ -133,66 +167,32 @@ def _build_tuner(experiment: Experiment, trainable: Any, storage_dir: Path) -> A
         name=experiment.name,
         storage_path=str(storage_dir),
         failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+        checkpoint_config=checkpoint_config(),
+        callbacks=[TrialEndingRecorder(storage_dir / experiment.name)],
         verbose=1,
     )
     return tune.Tuner(trainable, tune_config=tune_config, run_config=run_config)
 
 
 def build_scheduler(experiment: Experiment) -> Any:
-    """The experiment's scheduler (:meth:`Experiment.scheduler_config`, built), or ``None``.
-
-    Raises:
-        ValueError: for synchronous HyperBand under a concurrency cap that would stall it.
-    """
+    """The experiment's scheduler (:meth:`Experiment.scheduler_config`, built), or ``None``."""
     config = experiment.scheduler_config()
-    scheduler = None if config is None else config.build()
-    needed = getattr(scheduler, "min_concurrent_trials", 1)
-    allowed = experiment.budget.max_concurrent
-    if allowed is not None and allowed < needed:
-        raise ValueError(
-            f"scheduler.type='hyperband' with max_t={config.max_t} and "
-            f"reduction_factor={config.options['reduction_factor']} pauses up to {needed} trials at a milestone "
-            f"until all reach it, but budget.max_concurrent={allowed} stops new trials before that, so the "
-            f"experiment would stall. Set budget.max_concurrent >= {needed}, lower max_t or raise "
-            "reduction_factor, or use scheduler.type='asha' (asynchronous, never waits)."
-        )
-    return scheduler
-
-
-def results_frame(grid: Any, experiment: Experiment) -> pd.DataFrame:
-    """One row per trial of a ``ResultGrid``: ``trial_id``, ``trial_order``, ``status``, objectives, ``config/*``.
-
-    Read through the public ``Result`` objects (``metrics``, ``config``, ``error``, ``path``);
-    ``trial_order`` is the grid's order, which is the order Tune created the trials in. A trial
-    that failed before reporting anything has no ``trial_id`` in its metrics and is named by its
-    directory.
-    """
-    objectives = experiment.objective_set
-    rows = []
-    for order, result in enumerate(grid, start=1):
-        metrics = dict(result.metrics or {})
-        row: dict[str, Any] = {"trial_id": metrics.get("trial_id") or Path(str(result.path)).name}
-        row["trial_order"] = order
-        for name, value in _flatten(result.config or {}).items():
-            row[CONFIG_PREFIX + name] = value
-        for key in ("training_iteration", "time_total_s"):
-            row[key] = metrics.get(key)
-        for name in list(objectives) + [c.metric for c in experiment.parsed_constraints]:
-            row[name] = _as_float(metrics.get(name))
-        row["status"] = _status(result, objectives, experiment)
-        row["error"] = str(result.error).splitlines()[0][:200] if result.error else ""
-        rows.append(row)
-    return pd.DataFrame(rows)
+    return None if config is None else config.build()
 
 
 def _finish(experiment: Experiment, frame: pd.DataFrame, experiment_dir: Path) -> ExperimentResult:
     objectives = experiment.objective_set
     if frame.empty or "status" not in frame:
         raise RuntimeError(f"Experiment {experiment.name!r} produced no trials; see the Ray Tune log above.")
-    eligible = frame["status"].isin(["completed", "stopped"]) & _feasible(frame, experiment)
+    warnings = trial_warnings(frame, experiment)
+    for message in warnings:
+        logger.warning(message)
+    eligible = frame["status"].isin(ELIGIBLE_STATUSES) & _feasible(frame, experiment)
     reference = _reference_point(frame.loc[eligible], objectives)
     paths = save_results(frame, objectives, experiment_dir, reference_point=reference, eligible=eligible)
-    return ExperimentResult(experiment, frame, pareto_front(frame.loc[eligible], objectives), paths, experiment_dir)
+    paths["pareto_models"] = export_pareto(experiment_dir)
+    front = pareto_front(frame.loc[eligible], objectives)
+    return ExperimentResult(experiment, frame, front, paths, experiment_dir, warnings)
 
 
 def _feasible(frame: pd.DataFrame, experiment: Experiment) -> pd.Series:
@@ -210,32 +210,16 @@ def _reference_point(eligible: pd.DataFrame, objectives: Any) -> dict | None:
     return {**default_reference_point(eligible, objectives), **objectives.thresholds}
 
 
-def _status(result: Any, objectives: Any, experiment: Experiment) -> str:
-    if result.error:
-        return "error"
-    if objectives.problems(result.metrics or {}):
-        return "missing_objective"
-    scheduler = experiment.scheduler_config()
-    if scheduler is not None:
-        progress = (result.metrics or {}).get(scheduler.time_attr)
-        if progress is not None and progress < scheduler.max_t:
-            return "stopped"
-    return "completed"
-
-
 @contextlib.contextmanager
-def _lenient_metric_checking() -> Iterator[None]:
-    # Tune ends the whole experiment when a result lacks a metric the searcher names; here a
-    # trial that omits an objective is recorded as failed by the searcher instead.
-    previous = os.environ.get(_STRICT_METRIC_ENV)
-    os.environ[_STRICT_METRIC_ENV] = "1"
+def tune_environment() -> Iterator[None]:
+    """Apply :data:`TUNE_ENVIRONMENT` for the duration of a run (values already set win)."""
+    added = [name for name in TUNE_ENVIRONMENT if name not in os.environ]
+    os.environ.update({name: TUNE_ENVIRONMENT[name] for name in added})
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop(_STRICT_METRIC_ENV, None)
-        else:
-            os.environ[_STRICT_METRIC_ENV] = previous
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def _try_save_spec(experiment: Experiment, experiment_dir: Path) -> None:
@@ -243,22 +227,3 @@ def _try_save_spec(experiment: Experiment, experiment_dir: Path) -> None:
         save_experiment(experiment, experiment_dir / SPEC_FILENAME)
     except Exception as reason:  # a lambda trainable or a sample_from domain has no YAML form
         logger.warning("Could not write %s (%s); `orchestrator report` needs it.", SPEC_FILENAME, reason)
-
-
-def _flatten(config: dict, prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, name + "/"))
-        else:
-            flat[name] = value
-    return flat
-
-
-def _as_float(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-

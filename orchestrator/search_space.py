@@ -1,10 +1,13 @@
 """Search-space parameters written as plain mappings, checked and converted to Ray Tune domains.
 
 A parameter is a Ray Tune domain (``tune.loguniform(1e-4, 1e-1)``), a mapping such as
-``{type: loguniform, low: 1.0e-4, high: 0.1}`` (what YAML can express), a Tune grid
-(``{grid_search: [...]}``) or a constant. The mapping types are named after the ``ray.tune``
-functions they become, with ``low``/``high`` for ``lower``/``upper``: ``randint``'s ``high`` is
-exclusive, the quantised integer types' ``high`` is inclusive, exactly as in Tune.
+``{type: loguniform, low: 1.0e-4, high: 0.1}`` (what YAML can express) or a constant. The
+mapping types are named after the ``ray.tune`` functions they become, with ``low``/``high`` for
+``lower``/``upper``: ``randint``'s ``high`` is exclusive, the quantised integer types' ``high`` is
+inclusive, exactly as in Tune. There is no grid: every method of the orchestrator runs a
+``Searcher``, which suggests one configuration at a time and cannot expand
+``tune.grid_search`` (Ray's ``BasicVariantGenerator``, which can, is not one of the methods), so
+a grid is refused here, before Ray starts, with ``choice`` as the fix.
 
 Example:
     >>> check_parameter({"type": "randint", "low": 1, "high": 5})
@@ -24,6 +27,7 @@ from orchestrator._validation import SpecError, check_integer, check_keys, check
 __all__ = [
     "PARAMETER_TYPES",
     "check_parameter",
+    "is_tunable",
     "is_tune_domain",
     "parameter_to_dict",
     "to_tune_domain",
@@ -41,8 +45,11 @@ PARAMETER_TYPES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "lograndint": (("low", "high"), ("base",)),
     "qlograndint": (("low", "high", "q"), ("base",)),
     "choice": (("values",), ()),
-    "grid": (("values",), ()),
 }
+_NO_GRID = (
+    "every search method suggests one configuration at a time and cannot expand a grid; "
+    "use {{type: choice, values: {values!r}}} to let the searcher pick among the values."
+)
 _ENTRY_KEYS = ("type", "low", "high", "q", "values", "base")
 _INTEGER_TYPES = {"randint", "qrandint", "lograndint", "qlograndint"}
 _LOG_TYPES = {"loguniform", "qloguniform", "lograndint", "qlograndint"}
@@ -71,8 +78,9 @@ def check_parameter(value: Any) -> Any:
             _check_mapping(as_mapping)
         return value
     if isinstance(value, Mapping):
-        if "grid_search" in value and len(value) == 1:
-            return {"grid_search": _values(value["grid_search"], "grid_search")}
+        if "grid_search" in value and len(value) == 1:  # also what tune.grid_search([...]) returns
+            values = value["grid_search"]
+            raise SpecError(f"got a grid {values!r}; " + _NO_GRID.format(values=values), "grid_search")
         return _check_mapping(value)
     if isinstance(value, _CONSTANT_TYPES):
         return list(value) if isinstance(value, tuple) else value
@@ -80,6 +88,16 @@ def check_parameter(value: Any) -> Any:
         f"unsupported value {value!r} of type {type(value).__name__}; use a Ray Tune domain, "
         f"a mapping with 'type' (one of {', '.join(PARAMETER_TYPES)}), or a constant."
     )
+
+
+def is_tunable(value: Any) -> bool:
+    """Whether a checked search-space value is something to tune (a domain or a ``{type}`` mapping).
+
+    Example:
+        >>> is_tunable({"type": "choice", "values": [16, 32]}), is_tunable(8)
+        (True, False)
+    """
+    return is_tune_domain(value) or (isinstance(value, Mapping) and "type" in value)
 
 
 def _values(values: Any, field: str) -> list[Any]:
@@ -94,7 +112,7 @@ def _unused_key_hint(kind: str, key: str) -> str:
     if key == "q" and f"q{kind}" in PARAMETER_TYPES:
         return f" Use type 'q{kind}' for a quantised range."
     if key == "values":
-        return " Use type 'choice' or 'grid' for a list of values."
+        return " Use type 'choice' for a list of values."
     if key in ("low", "high"):
         return " Use a range type such as 'uniform' or 'randint' for bounds."
     return ""
@@ -109,6 +127,9 @@ def _check_mapping(value: Mapping[str, Any]) -> dict[str, Any]:
         )
     raw_kind = value["type"]
     kind = raw_kind.strip().lower() if isinstance(raw_kind, str) else raw_kind
+    if kind == "grid":
+        values = value.get("values", [])
+        raise SpecError(f"got {raw_kind!r}; " + _NO_GRID.format(values=values), "type")
     if kind not in PARAMETER_TYPES:
         raise SpecError(
             f"unknown type {raw_kind!r}{suggest(raw_kind, PARAMETER_TYPES)}; "
@@ -126,7 +147,7 @@ def _check_mapping(value: Mapping[str, Any]) -> dict[str, Any]:
     for key in required:
         if key not in value:
             raise SpecError(f"missing; type {kind!r} needs {', '.join(required)}.", key)
-    if kind in ("choice", "grid"):
+    if kind == "choice":
         return {"type": kind, "values": _values(value["values"], "values")}
 
     integral = kind in _INTEGER_TYPES
@@ -171,8 +192,6 @@ def to_tune_domain(value: Any) -> Any:
     kind = entry["type"]
     if kind == "choice":
         return tune.choice(entry["values"])
-    if kind == "grid":
-        return tune.grid_search(entry["values"])
     arguments = (entry["low"], entry["high"]) + ((entry["q"],) if "q" in entry else ())
     return getattr(tune, kind)(*arguments)
 

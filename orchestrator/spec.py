@@ -33,13 +33,14 @@ from orchestrator._validation import (
     check_name,
     check_number,
     check_required,
+    check_trainable_signature,
     import_trainable,
     suggest,
     trainable_path,
     within,
 )
 from multiobjective.objectives import Objectives
-from orchestrator.search_space import check_parameter, parameter_to_dict, to_tune_domain
+from orchestrator.search_space import check_parameter, is_tunable, parameter_to_dict, to_tune_domain
 from orchestrator.spec_components import (
     Budget,
     Constraint,
@@ -51,6 +52,7 @@ from orchestrator.spec_components import (
 )
 
 if TYPE_CHECKING:
+    from orchestrator.methods import SearchProblem
     from schedulers.catalogue import SchedulerConfig
 
 __all__ = [
@@ -59,11 +61,25 @@ __all__ = [
     "Experiment",
     "Objective",
     "Resources",
+    "SEED_RANGE",
+    "SPEC_FILENAME",
     "SchedulerSpec",
     "SpecError",
     "load_experiment",
     "save_experiment",
 ]
+
+
+SPEC_FILENAME = "experiment.yaml"
+"""The copy of its spec that a run saves in its experiment directory (``storage_path/name``)."""
+
+SEED_RANGE = (0, 2**32 - 1)
+"""Seeds every method takes: hyperopt and Ax seed NumPy's ``RandomState``, which needs this range."""
+
+# Methods that choose among `method_options.candidates` and never sample `search_space`
+# (orchestrator.methods builds pool-mobo from the candidates alone). In a Tune run such a method
+# without candidates raises at its first suggestion, after Ray has started.
+_POOL_METHODS = ("pool-mobo",)
 
 
 def _check_method(method: Any) -> str:
@@ -93,8 +109,16 @@ class Experiment:
 
     ``search_space`` values are Ray Tune domains (``tune.uniform(0, 1)``), mappings
     ``{type, low, high, q, values, base}`` with ``type`` one of uniform, loguniform, quniform,
-    qloguniform, randint, qrandint, lograndint, qlograndint, choice, grid (``randint``'s ``high``
-    is exclusive, as in ``tune.randint``), or constants (str, int, float, bool, list).
+    qloguniform, randint, qrandint, lograndint, qlograndint, choice (``randint``'s ``high``
+    is exclusive, as in ``tune.randint``), or constants (str, int, float, bool, list); at least
+    one must be tunable, except for ``pool-mobo``, which chooses among
+    ``method_options.candidates`` (required) instead. ``trainable`` is called with one argument,
+    the trial's config. ``seed`` is an integer in :data:`SEED_RANGE` or ``None``.
+
+    What depends on the spec alone and needs neither Ray nor the searchers is checked here; what
+    depends on the machine or the files, or needs the scheduler or searcher built (HyperBand's
+    concurrency, ``method_options``), is checked by
+    :func:`orchestrator.preflight.check_before_ray`, still before Ray starts.
 
     Example:
         >>> Experiment(
@@ -149,17 +173,21 @@ class Experiment:
             self.storage_path = os.fspath(self.storage_path)
         self.storage_path = check_name(self.storage_path, "storage_path")
         seed_is_int = isinstance(self.seed, int) and not isinstance(self.seed, bool)
-        if self.seed is not None and not seed_is_int:
-            raise SpecError(f"got {self.seed!r}; use an integer or null.", "seed")
+        low, high = SEED_RANGE
+        if self.seed is not None and not (seed_is_int and low <= self.seed <= high):
+            raise SpecError(f"got {self.seed!r}; use an integer from {low} to {high}, or null.", "seed")
         self.method = _check_method(self.method)
+        self._check_something_to_search()
         self.scheduler_config()  # a scheduler that contradicts the method fails here, before Ray
-        if not callable(self.trainable):
+        if callable(self.trainable):
+            check_trainable_signature(self.trainable, getattr(self.trainable, "__qualname__", repr(self.trainable)))
+        else:
             if not isinstance(self.trainable, str):
                 raise SpecError(
                     f"got {self.trainable!r}; use 'module:function' or a callable.", "trainable"
                 )
             self.trainable = self.trainable.strip()
-            import_trainable(self.trainable)
+            check_trainable_signature(import_trainable(self.trainable), repr(self.trainable))
 
     # ----------------------------------------------------------------- validation helpers
     @staticmethod
@@ -205,6 +233,25 @@ class Experiment:
             with within(f"search_space.{name}"):
                 checked[name] = check_parameter(parameter)
         return checked
+
+    def _check_something_to_search(self) -> None:
+        from orchestrator.methods import get_method
+
+        if self.method in _POOL_METHODS:
+            if "candidates" not in {**get_method(self.method).defaults, **self.method_options}:
+                raise SpecError(
+                    f"missing; method {self.method!r} chooses among a finite list of candidates: "
+                    "give a list of configs (e.g. [{width: 64}, {width: 128}]) or the path of a CSV "
+                    "file with one column per parameter.",
+                    "method_options.candidates",
+                )
+        elif not any(is_tunable(value) for value in self.search_space.values()):
+            raise SpecError(
+                f"got only constants ({', '.join(self.search_space)}), so there is nothing to tune; "
+                "give at least one parameter a range or choices, e.g. "
+                "lr: {type: loguniform, low: 1.0e-4, high: 0.1}, and move the constants to config.",
+                "search_space",
+            )
 
     def _unknown_objective(self, metric: str, field_name: str, alternative: str) -> SpecError:
         return SpecError(
@@ -303,6 +350,38 @@ class Experiment:
             )
         except ValueError as error:
             raise SpecError(str(error), "scheduler") from None
+
+    def search_problem(self) -> SearchProblem:
+        """What this experiment's searcher is built from, as the benchmarks build theirs.
+
+        The space holds ``search_space`` as Tune domains with the ``config`` constants merged in;
+        ``max_t`` and ``time_attr`` come from the scheduler (``None`` without one). Imports Ray
+        (Tune's domain classes) but starts nothing.
+
+        Example:
+            >>> problem = Experiment(
+            ...     name="toy",
+            ...     trainable=lambda config: None,
+            ...     search_space={"x": {"type": "uniform", "low": 0, "high": 1}},
+            ...     objectives=[Objective("loss", "min")],
+            ...     method="random",
+            ...     seed=3,
+            ... ).search_problem()
+            >>> problem.seed, problem.max_concurrent, problem.max_t, type(problem.space["x"]).__name__
+            (3, 2, None, 'Float')
+        """
+        from orchestrator.methods import SearchProblem
+
+        scheduler = self.scheduler_config()
+        return SearchProblem(
+            space=self.tune_search_space(include_config=True),
+            objectives=self.objective_set,
+            constraints=tuple(self.constraints),
+            seed=self.seed,
+            max_concurrent=self.budget.max_concurrent,
+            max_t=None if scheduler is None else scheduler.max_t,
+            time_attr="training_iteration" if scheduler is None else scheduler.time_attr,
+        )
 
     @property
     def metric_names(self) -> list[str]:

@@ -4,7 +4,7 @@ scheduler and outcome constraints. Each validates itself at construction and rai
 
 Example:
     >>> Budget(num_trials=20, max_concurrent=2)
-    Budget(num_trials=20, max_concurrent=2, time_budget_s=None)
+    Budget(num_trials=20, max_concurrent=2, time_budget_s=None, trial_timeout_s=None)
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cluster.resources import ResourcesError, TrialResources
 from orchestrator._validation import (
     SpecError,
     check_integer,
@@ -84,29 +85,38 @@ class Objective:
 
 @dataclass(frozen=True)
 class Budget:
-    """How many trials to run, how many at once, and an optional wall-clock limit in seconds.
+    """How many trials to run, how many at once, and optional wall-clock limits in seconds.
+
+    ``time_budget_s`` bounds the whole experiment: trials still running when it is reached end
+    as ``interrupted``. ``trial_timeout_s`` bounds each trial, from the moment its training
+    function starts (again after a resume), whether it reports or hangs: it ends as ``timeout``
+    (:func:`orchestrator.trials.with_trial_timeout` enforces it).
 
     Example:
-        >>> Budget(num_trials=20, max_concurrent=2).time_budget_s is None
-        True
+        >>> Budget(num_trials=20, max_concurrent=2, trial_timeout_s=600).trial_timeout_s
+        600
     """
 
     num_trials: int = 20
     max_concurrent: int = 2
     time_budget_s: float | None = None
+    trial_timeout_s: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "num_trials", check_integer(self.num_trials, "num_trials", 1))
         concurrent = check_integer(self.max_concurrent, "max_concurrent", 1)
         object.__setattr__(self, "max_concurrent", concurrent)
-        if self.time_budget_s is not None:
-            seconds = check_number(self.time_budget_s, "time_budget_s", above=0)
-            object.__setattr__(self, "time_budget_s", seconds)
+        for name in ("time_budget_s", "trial_timeout_s"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, check_number(getattr(self, name), name, above=0))
 
 
 @dataclass(frozen=True)
 class Resources:
     """Resources one trial reserves; Ray runs ``cluster / per-trial`` trials at once at most.
+
+    The request follows :class:`cluster.resources.TrialResources`: numbers >= 0, not both 0,
+    and a ``gpu`` above 1 whole.
 
     Example:
         >>> Resources(cpu=1, gpu=0.5).gpu
@@ -117,8 +127,12 @@ class Resources:
     gpu: float = 0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "cpu", check_number(self.cpu, "cpu", at_least=0))
-        object.__setattr__(self, "gpu", check_number(self.gpu, "gpu", at_least=0))
+        object.__setattr__(self, "cpu", check_number(self.cpu, "cpu"))
+        object.__setattr__(self, "gpu", check_number(self.gpu, "gpu"))
+        try:
+            TrialResources(cpu=self.cpu, gpu=self.gpu)
+        except ResourcesError as error:
+            raise SpecError(error.message, error.field) from None
 
 
 @dataclass(frozen=True)

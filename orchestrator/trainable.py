@@ -251,13 +251,38 @@ def load_trial_state(map_location: str | torch.device = "cpu") -> dict[str, Any]
     if checkpoint is None:
         return None
     with checkpoint.as_directory() as directory:
-        path = Path(directory) / CHECKPOINT_FILE
-        if not path.exists():
-            raise FileNotFoundError(
-                f"The trial's checkpoint at {directory} has no {CHECKPOINT_FILE}; it was not "
-                "written by report_epoch. Load it yourself with ray.tune.get_checkpoint()."
-            )
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return read_trial_state(directory, map_location)
+
+
+def read_trial_state(directory: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The state dict that :func:`report_epoch` saved into one checkpoint directory.
+
+    Needs no Ray session: use it on a checkpoint folder on disk (a trial's ``checkpoint_000007``
+    or an exported ``pareto/<trial_id>/checkpoint``); :func:`load_trial_state` uses it inside a
+    trial, ``orchestrator.export.load_checkpoint`` after the experiment.
+
+    Returns:
+        ``{"model", "optimizer", "epoch", "extra"}`` as saved, loaded with ``weights_only=True``.
+
+    Raises:
+        FileNotFoundError: if the directory holds no ``trial_state.pt`` (it was not written by
+            :func:`report_epoch`).
+
+    Example:
+        >>> import tempfile
+        >>> directory = tempfile.mkdtemp()
+        >>> torch.save({"model": nn.Linear(2, 1).state_dict(), "optimizer": None, "epoch": 4,
+        ...             "extra": None}, Path(directory) / CHECKPOINT_FILE)
+        >>> read_trial_state(directory)["epoch"]
+        4
+    """
+    path = Path(directory) / CHECKPOINT_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"checkpoint: got {str(directory)!r}, which has no {CHECKPOINT_FILE}; it was not written by "
+            "orchestrator.trainable.report_epoch, so load its files with what the trainable saved them with."
+        )
+    return torch.load(path, map_location=map_location, weights_only=True)
 
 
 def restore_from_checkpoint(

@@ -162,6 +162,7 @@ class AxMultiObjectiveSearch(Searcher):
         self._live: dict[str, int] = {}  # Tune trial id -> Ax trial index
         self._last_progression: dict[str, int] = {}
         self._finished: dict[str, int] = {}
+        self._saved_state: str | None = None  # serialised state, kept until a hook changes it
         if self._space is not None:
             self._codec = AxSpaceCodec.from_tune(self._space)
             if self._metric is not None:
@@ -171,6 +172,7 @@ class AxMultiObjectiveSearch(Searcher):
     def set_search_properties(
         self, metric: str | None, mode: str | None, config: dict, **spec: Any
     ) -> bool:
+        self._saved_state = None
         if self._client is not None:
             return False
         if self._space is not None and config:
@@ -188,6 +190,7 @@ class AxMultiObjectiveSearch(Searcher):
         return True
 
     def suggest(self, trial_id: str) -> dict | None:
+        self._saved_state = None
         if self._client is None:
             raise RuntimeError(
                 "AxMultiObjectiveSearch has no search space or metric yet: pass space=, metric= "
@@ -204,6 +207,7 @@ class AxMultiObjectiveSearch(Searcher):
         return self._codec.to_tune(parameters)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
+        self._saved_state = None
         trial_index = self._live.get(trial_id)
         if trial_index is None:
             return
@@ -217,6 +221,7 @@ class AxMultiObjectiveSearch(Searcher):
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
     ) -> None:
+        self._saved_state = None
         trial_index = self._live.pop(trial_id, None)
         if trial_index is None:
             return
@@ -255,6 +260,7 @@ class AxMultiObjectiveSearch(Searcher):
         intermediate_values: list | None = None,
     ) -> None:
         """Attach a finished evaluation (Tune's API for warm starts)."""
+        self._saved_state = None
         if not isinstance(value, Mapping):
             if len(self._metric) != 1:
                 raise ValueError("value must map each objective to its value for several objectives.")
@@ -270,16 +276,25 @@ class AxMultiObjectiveSearch(Searcher):
 
     # ----------------------------------------------------------------- persistence
     def save(self, checkpoint_path: str) -> None:
-        Path(checkpoint_path).write_text(json.dumps(self._state()))
+        """Write the searcher's state (Ax's JSON snapshot and our bookkeeping) to one file.
+
+        Tune saves the searcher at every controller step (see ``orchestrator.run``); the
+        serialised state is kept until a hook changes it, so a save in between costs one write.
+        """
+        if self._saved_state is None:
+            self._saved_state = json.dumps(self._state())
+        Path(checkpoint_path).write_text(self._saved_state)
 
     def restore(self, checkpoint_path: str) -> None:
         self._load_state(json.loads(Path(checkpoint_path).read_text()))
+        self._saved_state = None
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         # Ax objects are saved through Ax's own JSON format, not pickle (Tuner pickles us).
         state["_client"] = None
         state["_codec"] = None
+        state["_saved_state"] = None
         state["_pickled_state"] = self._state() if self._client is not None else None
         return state
 

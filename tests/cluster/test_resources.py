@@ -6,10 +6,14 @@ import types
 
 import pytest
 
+from cluster import resources as resources_module
 from cluster.resources import (
     InsufficientResourcesError,
+    ResourcesError,
     TrialResources,
     check_cluster_can_place,
+    check_machine_can_place,
+    local_machine_resources,
     max_concurrent_trials,
 )
 
@@ -30,19 +34,26 @@ def test_accepts_fractional_or_whole_gpus(gpu):
 
 
 @pytest.mark.parametrize(
-    "kwargs, message",
+    "kwargs, field, message",
     [
-        ({"cpu": -1}, "resources.cpu must be a number >= 0, got -1"),
-        ({"cpu": "2"}, "resources.cpu must be a number >= 0, got '2'"),
-        ({"cpu": float("nan")}, "resources.cpu must be a number >= 0, got nan"),
-        ({"gpu": -0.5}, "resources.gpu must be a number >= 0, got -0.5"),
-        ({"gpu": True}, "resources.gpu must be a number >= 0, got True"),
-        ({"gpu": 1.5}, "fraction below 1 .* or a whole number of GPUs, got 1.5; use 1 or 2"),
+        ({"cpu": -1}, "cpu", "got -1; use a number >= 0."),
+        ({"cpu": "2"}, "cpu", "got '2'; use a number >= 0."),
+        ({"cpu": float("nan")}, "cpu", "got nan; use a number >= 0."),
+        ({"gpu": -0.5}, "gpu", "got -0.5; use a number >= 0."),
+        ({"gpu": True}, "gpu", "got True; use a number >= 0."),
+        ({"gpu": 1.5}, "gpu", "got 1.5; use a fraction below 1 (GPU sharing) or a whole number of GPUs, e.g. 1 or 2."),
+        ({"cpu": 0, "gpu": 0}, "cpu", "got 0 with gpu 0; a trial must reserve something: use cpu > 0 (e.g. 1) or a gpu."),
     ],
 )
-def test_rejects_invalid_requests_naming_the_argument(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+def test_rejects_invalid_requests_naming_the_field(kwargs, field, message):
+    with pytest.raises(ResourcesError) as raised:
         TrialResources(**kwargs)
+    assert (raised.value.field, raised.value.message) == (field, message)
+    assert str(raised.value) == f"{field}: {message}" and isinstance(raised.value, ValueError)
+
+
+def test_a_gpu_alone_is_a_valid_request():
+    assert TrialResources(cpu=0, gpu=0.5).to_tune() == {"cpu": 0, "gpu": 0.5}
 
 
 def test_coerce_accepts_instances_mappings_and_objects_with_cpu_and_gpu():
@@ -54,7 +65,7 @@ def test_coerce_accepts_instances_mappings_and_objects_with_cpu_and_gpu():
 
 
 def test_coerce_rejects_unknown_keys_and_types():
-    with pytest.raises(ValueError, match="unknown \\['gpus'\\]"):
+    with pytest.raises(ResourcesError, match="unknown \\['gpus'\\]; a request takes the keys 'cpu' and 'gpu'"):
         TrialResources.coerce({"gpus": 1})
     with pytest.raises(TypeError, match="resources must be a TrialResources"):
         TrialResources.coerce(3)
@@ -66,26 +77,26 @@ def test_coerce_rejects_unknown_keys_and_types():
 def test_gpu_request_on_a_cpu_only_cluster_names_request_cluster_and_fix():
     with pytest.raises(InsufficientResourcesError) as raised:
         check_cluster_can_place(TrialResources(cpu=1, gpu=1), CPU_ONLY)
+    assert raised.value.field == "gpu"
     message = str(raised.value)
-    assert "requests 1 CPU and 1 GPU" in message
-    assert "the cluster has 2 CPU and 0 GPU" in message
+    assert message.startswith("gpu: got 1 per trial, but the cluster has 2 CPU and 0 GPU")
     assert "PENDING forever" in message
-    assert "Lower resources.gpu to at most 0" in message and "add GPU nodes" in message
-    assert isinstance(raised.value, ValueError)
+    assert "lower it to at most 0" in message and "add GPU nodes" in message
+    assert isinstance(raised.value, ResourcesError) and isinstance(raised.value, ValueError)
 
 
 def test_fractional_gpu_request_also_needs_a_gpu():
-    with pytest.raises(InsufficientResourcesError, match="0.5 GPU"):
+    with pytest.raises(InsufficientResourcesError, match="^gpu: got 0.5 per trial"):
         check_cluster_can_place({"gpu": 0.5}, CPU_ONLY)
 
 
 def test_more_gpus_than_the_cluster_has_is_rejected():
-    with pytest.raises(InsufficientResourcesError, match="Lower resources.gpu to at most 2"):
+    with pytest.raises(InsufficientResourcesError, match="^gpu: got 4 per trial.*lower it to at most 2"):
         check_cluster_can_place(TrialResources(gpu=4), TWO_GPUS)
 
 
 def test_more_cpus_than_the_cluster_has_is_rejected():
-    with pytest.raises(InsufficientResourcesError, match="Lower resources.cpu to at most 2"):
+    with pytest.raises(InsufficientResourcesError, match="^cpu: got 3 per trial.*lower it to at most 2 or add CPU nodes"):
         check_cluster_can_place(TrialResources(cpu=3), CPU_ONLY)
 
 
@@ -94,7 +105,7 @@ def test_more_cpus_than_the_cluster_has_is_rejected():
     [
         (TrialResources(cpu=1), CPU_ONLY),
         (TrialResources(cpu=2), CPU_ONLY),
-        (TrialResources(cpu=0, gpu=0), {}),
+        (TrialResources(cpu=0, gpu=1), {"GPU": 1.0}),
         (TrialResources(cpu=4, gpu=2), TWO_GPUS),
         (TrialResources(cpu=1, gpu=0.1), {"CPU": 1.0, "GPU": 1.0}),
     ],
@@ -109,8 +120,49 @@ def test_reads_ray_cluster_resources_when_none_given(monkeypatch):
     monkeypatch.setattr(ray, "is_initialized", lambda: True)
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 8.0})
     check_cluster_can_place(TrialResources(cpu=8))
-    with pytest.raises(InsufficientResourcesError, match="has 8 CPU and 0 GPU"):
+    with pytest.raises(InsufficientResourcesError, match="cluster has 8 CPU and 0 GPU"):
         check_cluster_can_place(TrialResources(gpu=1))
+
+
+# --- check_machine_can_place (a local ray.init() that has not started) -------------------------
+
+
+@pytest.fixture
+def two_cpu_machine(monkeypatch):
+    """This machine has 2 CPUs, and PyTorch sees no GPU."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(resources_module.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+
+
+def test_local_machine_resources_are_cpu_count_and_torch_gpus(two_cpu_machine):
+    assert local_machine_resources() == {"CPU": 2.0, "GPU": 0.0}
+
+
+def test_machine_check_counts_gpus_only_when_a_trial_asks_for_one(monkeypatch):
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(resources_module.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: pytest.fail("counted GPUs for a CPU-only trial"))
+    assert local_machine_resources(count_gpus=False) == {"CPU": 2.0, "GPU": 0.0}
+    check_machine_can_place(TrialResources(cpu=2))
+
+
+@pytest.mark.parametrize(
+    "request_, fragments",
+    [
+        (TrialResources(cpu=3), ["cpu: got 3 per trial", "this machine", "has 2 CPU and 0 GPU", "at most 2", "RAY_ADDRESS"]),
+        (TrialResources(cpu=1, gpu=1), ["gpu: got 1 per trial", "this machine", "at most 0", "RAY_ADDRESS"]),
+    ],
+)
+def test_machine_check_refuses_what_this_machine_lacks(two_cpu_machine, request_, fragments):
+    with pytest.raises(InsufficientResourcesError) as raised:
+        check_machine_can_place(request_)
+    for fragment in fragments:
+        assert fragment in str(raised.value)
+
+
+def test_machine_check_passes_what_this_machine_has(two_cpu_machine):
+    assert check_machine_can_place({"cpu": 2}) is None
 
 
 def test_without_a_ray_session_asks_for_ray_init(monkeypatch):
@@ -143,7 +195,3 @@ def test_without_a_ray_session_asks_for_ray_init(monkeypatch):
 def test_max_concurrent_trials(request_, cluster, expected):
     assert max_concurrent_trials(request_, cluster) == expected
 
-
-def test_max_concurrent_trials_needs_some_request():
-    with pytest.raises(ValueError, match="request 0 CPU and 0 GPU.*resources.cpu > 0"):
-        max_concurrent_trials(TrialResources(cpu=0), CPU_ONLY)

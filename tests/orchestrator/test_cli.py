@@ -13,8 +13,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from cluster.resources import InsufficientResourcesError
+from multiobjective.objectives import ObjectiveError
 from orchestrator.cli import main
-from orchestrator.spec import Experiment, Objective, SpecError
+from orchestrator.spec import Experiment, Objective, SpecError, save_experiment
 
 REPO = Path(__file__).resolve().parents[2]
 OBJECTIVES = [Objective("val_accuracy", "max"), Objective("latency_us", "min")]
@@ -139,7 +141,7 @@ def test_run_loads_applies_overrides_and_prints(
     argv += ["--storage-path", "elsewhere"]
     assert main(argv) == 0
     [(function, experiment, keywords)] = run_calls
-    assert function == "run" and keywords == {"resume": True}
+    assert function == "run" and keywords == {"resume": True, "fresh": False}
     assert (experiment.budget.num_trials, experiment.budget.max_concurrent) == (7, 3)
     assert experiment.storage_path == "elsewhere"
     assert experiment.metric_names == ["val_accuracy", "latency_us"]
@@ -154,7 +156,7 @@ def test_run_without_options_keeps_the_file_values(tmp_path: Path, run_calls: li
     spec = write_spec(tmp_path, budget={"num_trials": 4, "max_concurrent": 1}, storage_path="mine")
     assert main(["run", str(spec)]) == 0
     [(_, experiment, keywords)] = run_calls
-    assert keywords == {"resume": False}
+    assert keywords == {"resume": False, "fresh": False}
     assert (experiment.budget.num_trials, experiment.budget.max_concurrent) == (4, 1)
     assert experiment.storage_path == "mine"
 
@@ -182,6 +184,66 @@ def test_run_with_a_bad_spec_exits_2_with_the_message_on_stderr(
     assert captured.out == "" and run_calls == []
 
 
+@pytest.mark.parametrize(
+    ("argv", "keywords"),
+    [([], {"resume": False, "fresh": False}), (["--fresh"], {"resume": False, "fresh": True})],
+)
+def test_run_passes_resume_and_fresh_on(tmp_path: Path, run_calls: list, argv: list[str], keywords: dict) -> None:
+    assert main(["run", str(write_spec(tmp_path)), *argv]) == 0
+    assert run_calls[0][2] == keywords
+
+
+def test_resume_and_fresh_together_are_a_usage_error(
+    tmp_path: Path, run_calls: list, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", str(write_spec(tmp_path)), "--resume", "--fresh"]) == 2
+    assert "not allowed with argument" in capsys.readouterr().err and run_calls == []
+
+
+@pytest.fixture
+def failing_run(monkeypatch: pytest.MonkeyPatch, run_calls: list) -> list[Exception]:
+    """``orchestrator.run.run`` raises the error put in the returned list, as run's checks do."""
+    errors: list[Exception] = []
+
+    def run(experiment: Experiment, **keywords: Any) -> None:
+        raise errors[0]
+
+    monkeypatch.setattr(sys.modules["orchestrator.run"], "run", run)
+    return errors
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (
+            SpecError("got 'runs', but runs is a file; choose another storage_path.", "storage_path"),
+            "storage_path: got 'runs', but runs is a file; choose another storage_path.",
+        ),
+        (ObjectiveError("got 'up'; use 'max' or 'min'."), "got 'up'; use 'max' or 'min'."),
+        (
+            InsufficientResourcesError("got 1 per trial, but the cluster has 0 GPU; lower it.", "gpu"),
+            "resources.gpu: got 1 per trial, but the cluster has 0 GPU; lower it.",
+        ),
+    ],
+)
+def test_errors_of_the_run_checks_print_one_line_with_the_file_and_exit_2(
+    tmp_path: Path, failing_run: list, capsys: pytest.CaptureFixture[str], error: Exception, line: str
+) -> None:
+    spec = write_spec(tmp_path)
+    failing_run.append(error)
+    assert main(["run", str(spec)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"error: {spec}: {line}\n" and captured.out == ""
+
+
+def test_debug_shows_the_traceback_instead(tmp_path: Path, failing_run: list) -> None:
+    failing_run.append(SpecError("got 'runs', but runs is a file; choose another storage_path.", "storage_path"))
+    with pytest.raises(SpecError, match="runs is a file"):
+        main(["run", str(write_spec(tmp_path)), "--debug"])
+    with pytest.raises(SpecError, match="budget.num_trials: got 0"):
+        main(["run", str(write_spec(tmp_path, budget={"num_trials": 0})), "--debug"])
+
+
 def test_run_with_a_missing_file_exits_2(
     tmp_path: Path, run_calls: list, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -196,6 +258,36 @@ def test_python_dash_m_reports_a_bad_spec_without_traceback(tmp_path: Path) -> N
     )
     assert completed.returncode == 2
     assert "budget.num_trials: got 0" in completed.stderr and "Traceback" not in completed.stderr
+
+
+@pytest.mark.parametrize(
+    ("storage", "earlier_run", "fragments"),
+    [
+        ("occupied", False, ["storage_path: got", "occupied is a file"]),
+        ("results", True, ["name: got 'toy'", "already holds a run", "--resume", "--fresh", "new name"]),
+    ],
+)
+def test_python_dash_m_run_reports_what_fails_before_ray_in_one_line(
+    tmp_path: Path, storage: str, earlier_run: bool, fragments: list[str]
+) -> None:
+    (tmp_path / "occupied").write_text("a file where the results should go")
+    spec = write_spec(tmp_path, storage_path=str(tmp_path / storage))
+    if earlier_run:
+        (tmp_path / "results" / "toy").mkdir(parents=True)
+        save_experiment(Experiment.from_dict(toy_spec()), tmp_path / "results" / "toy" / "experiment.yaml")
+    probe = (
+        "import sys, ray\n"
+        "def refuse(*args, **kwargs):\n    raise RuntimeError('Ray started')\n"
+        "ray.init = refuse\n"
+        "from orchestrator.cli import main\n"
+        f"sys.exit(main(['run', {str(spec)!r}]))\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True)
+    assert completed.returncode == 2, completed.stderr
+    assert completed.stderr.startswith(f"error: {spec}: ") and completed.stderr.count("\n") == 1
+    for fragment in fragments:
+        assert fragment in completed.stderr
+    assert "Traceback" not in completed.stderr and "Ray started" not in completed.stderr
 
 
 # --------------------------------------------------------------------------- report
@@ -222,6 +314,19 @@ def test_report_of_a_directory_without_a_saved_spec_exits_2(
     assert main(["report", str(tmp_path)]) == 2
     captured = capsys.readouterr()
     assert "has no experiment.yaml" in captured.err and "Traceback" not in captured.err
+    with pytest.raises(FileNotFoundError):
+        main(["report", str(tmp_path), "--debug"])
+
+
+def test_report_of_a_run_without_results_says_how_to_get_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("ray")
+    save_experiment(Experiment.from_dict(toy_spec()), tmp_path / "experiment.yaml")  # the real report, no Tune state
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no results.csv in") and "`orchestrator run <experiment.yaml>`" in err
+    assert "Traceback" not in err
 
 
 # --------------------------------------------------------------------------- demo and methods
@@ -245,10 +350,13 @@ def test_demo_passes_only_the_given_options(
     demo_calls: list, run_calls: list, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["demo"]) == 0
-    argv = ["demo", "--num-trials", "6", "--epochs", "3", "--storage-path", "out", "--method", "tpe"]
+    argv = ["demo", "--num-trials", "6", "--epochs", "3", "--storage-path", "out", "--method", "tpe", "--fresh"]
     assert main(argv) == 0
     assert demo_calls == [{}, {"num_trials": 6, "epochs": 3, "storage_path": "out", "method": "tpe"}]
-    assert [call[0] for call in run_calls] == ["run", "run"]
+    assert [(call[0], call[2]) for call in run_calls] == [
+        ("run", {"resume": False, "fresh": False}),
+        ("run", {"resume": False, "fresh": True}),
+    ]
     assert capsys.readouterr().out.count("Pareto front: 2 of 3 trials") == 2
 
 

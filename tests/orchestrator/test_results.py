@@ -349,6 +349,19 @@ def test_format_pareto_table_float_formatting_and_explicit_columns():
     assert "0.123457" in table and "1e-07" in table and "0.123456789" not in table
 
 
+def test_format_pareto_table_shows_the_trial_between_objectives_and_hyperparameters():
+    df = staircase_df().assign(
+        checkpoint=[f"/exp/t{i}/checkpoint_000001" for i in range(5)],
+        training_iteration=[2] * 5, status="completed", trial_id=[f"t{i}" for i in range(5)],
+        time_total_s=1.0,
+    )
+    lines = format_pareto_table(df, MAX_MIN).splitlines()
+    assert lines[0].split() == ["acc", "cost", "trial_id", "status", "training_iteration", "checkpoint", "lr", "layers"]
+    assert lines[1].split() == ["3", "3", "t3", "completed", "2", "/exp/t3/checkpoint_000001", "0.4", "4"]
+    # Explicit columns show just those, as before.
+    assert format_pareto_table(df, MAX_MIN, columns=["config/lr"]).splitlines()[0].split() == ["acc", "cost", "lr"]
+
+
 def test_format_pareto_table_unknown_column_and_empty_front():
     with pytest.raises(ValueError, match=r"\['config/missing'\]"):
         format_pareto_table(staircase_df(), MAX_MIN, columns=["config/missing"])

@@ -126,7 +126,9 @@ def test_every_method_of_the_registry_is_accepted(method_registry: types.ModuleT
     assert "ax-mobo" in method_registry.method_names()
     for method in method_registry.method_names():
         scheduler = {"max_t": 8} if method_registry.get_method(method).scheduler else None
-        assert Experiment.from_dict(base_spec(method=method, scheduler=scheduler)).method == method
+        options = {"candidates": [{"width": 16}, {"width": 32}]} if method == "pool-mobo" else {}
+        experiment = Experiment.from_dict(base_spec(method=method, scheduler=scheduler, method_options=options))
+        assert experiment.method == method
     assert_mentions(spec_error(method="ax_mobo"), "did you mean 'ax-mobo'")
 
 
@@ -135,8 +137,19 @@ def test_spec_validation_imports_neither_ray_nor_the_searchers() -> None:
 
     code = (
         "import sys\n"
-        "from orchestrator.spec import load_experiment\n"
-        "load_experiment('examples/digits.yaml')\n"
+        "from orchestrator.spec import Experiment, SpecError, load_experiment\n"
+        "experiment = load_experiment('examples/digits.yaml')\n"
+        "data = experiment.to_dict()\n"
+        "bad = [{'seed': -1}, {'resources': {'cpu': 0}}, {'search_space': {'epochs': 3}},\n"
+        "       {'method': 'pool-mobo'}, {'search_space': {'x': {'type': 'grid', 'values': [1]}}},\n"
+        "       {'trainable': 'orchestrator.spec:save_experiment'}]\n"
+        "for overrides in bad:\n"
+        "    try:\n"
+        "        Experiment.from_dict({**data, **overrides})\n"
+        "    except SpecError:\n"
+        "        pass\n"
+        "    else:\n"
+        "        raise AssertionError(overrides)\n"
         "assert not {'ray', 'ax', 'botorch', 'searchers'} & set(sys.modules), sorted(sys.modules)\n"
     )
     root = Path(__file__).resolve().parents[2]
@@ -158,7 +171,6 @@ def test_search_space_mappings_are_normalised() -> None:
         "layers": (1, 2),
         "act": "relu",
         "use_bias": True,
-        "grid": {"grid_search": [1, 2]},
         "steps": {"type": "qrandint", "low": 8.0, "high": 64, "q": 8},
     }
     experiment = Experiment.from_dict(base_spec(search_space=space))
@@ -167,13 +179,18 @@ def test_search_space_mappings_are_normalised() -> None:
         "layers": [1, 2],
         "act": "relu",
         "use_bias": True,
-        "grid": {"grid_search": [1, 2]},
         "steps": {"type": "qrandint", "low": 8, "high": 64, "q": 8},
     }
 
 
 def test_integral_float_budget_becomes_int() -> None:
     assert Budget(num_trials=20.0).num_trials == 20
+
+
+def test_trial_timeout_is_optional_and_read_from_yaml_text() -> None:
+    assert Budget().trial_timeout_s is None
+    # PyYAML reads `1e3` (no dot) as a string; the budget takes it as the number it means.
+    assert Experiment.from_dict(base_spec(budget={"trial_timeout_s": "1e3"})).budget.trial_timeout_s == 1000.0
 
 
 # --------------------------------------------------------------------------- objectives
@@ -269,7 +286,7 @@ def test_constraints_must_be_a_list() -> None:
         ({"type": "qrandint", "low": 0, "high": 10, "q": 0}, ["search_space.x.q", ">= 1"]),
         ({"type": "qrandint", "low": 0, "high": 10, "q": 0.5}, ["search_space.x.q", "integer"]),
         ({"type": "choice", "values": []}, ["search_space.x.values", "empty"]),
-        ({"type": "grid", "values": "abc"}, ["search_space.x.values", "list"]),
+        ({"type": "choice", "values": "abc"}, ["search_space.x.values", "list"]),
         ({"type": "unifrom", "low": 0, "high": 1}, ["search_space.x.type", "did you mean 'uniform'"]),
         ({"type": "uniform", "low": 0, "hihg": 1}, ["search_space.x.hihg", "did you mean 'high'"]),
         ({"type": "uniform", "low": 0, "high": 1, "q": 0.1}, ["search_space.x.q", "'quniform'"]),
@@ -280,7 +297,6 @@ def test_constraints_must_be_a_list() -> None:
         ({"type": "randint", "low": 0.5, "high": 3}, ["search_space.x.low", "integer"]),
         ({"type": "uniform", "low": "zero", "high": 1}, ["search_space.x.low", "'zero'", "number"]),
         ({"type": "loguniform", "low": 1e-3, "high": 1, "base": 1}, ["search_space.x.base", "not 1"]),
-        ({"grid_search": []}, ["search_space.x.grid_search", "empty"]),
         (object(), ["search_space.x:", "unsupported", "object"]),
     ],
 )
@@ -363,6 +379,9 @@ def test_invalid_scheduler(scheduler: Any, fragments: list[str]) -> None:
         ({"budget": {"num_trials": 2.5}}, ["budget.num_trials", "2.5"]),
         ({"budget": {"max_concurrent": 0}}, ["budget.max_concurrent", ">= 1"]),
         ({"budget": {"time_budget_s": 0}}, ["budget.time_budget_s", "> 0"]),
+        ({"budget": {"trial_timeout_s": 0}}, ["budget.trial_timeout_s", "got 0", "> 0"]),
+        ({"budget": {"trial_timeout_s": "ten"}}, ["budget.trial_timeout_s", "'ten'", "number"]),
+        ({"budget": {"trial_timeout": 60}}, ["budget.trial_timeout", "did you mean 'trial_timeout_s'"]),
         ({"budget": {"num_trial": 3}}, ["budget.num_trial", "did you mean 'num_trials'"]),
         ({"resources": {"cpu": -1}}, ["resources.cpu", "got -1", ">= 0"]),
         ({"resources": {"gpu": -0.5}}, ["resources.gpu", ">= 0"]),
@@ -431,6 +450,104 @@ def test_invalid_trainable(trainable: Any, fragments: list[str]) -> None:
     assert_mentions(spec_error(trainable=trainable), *fragments)
 
 
+def trainable_without_config() -> None:
+    """Tune could not call this: it takes no config."""
+
+
+def trainable_with_two_arguments(config: dict[str, Any], data: Any) -> None:
+    """Tune could not call this: it needs a second argument."""
+
+
+def trainable_with_extras(config: dict[str, Any], data: Any = None, *, verbose: bool = False) -> None:
+    """Tune can call this: the extras have defaults."""
+
+
+@pytest.mark.parametrize(
+    "trainable",
+    [f"{__name__}:trainable_without_config", trainable_with_two_arguments, lambda: None],
+)
+def test_trainable_that_tune_cannot_call_with_a_config_is_rejected(trainable: Any) -> None:
+    assert_mentions(spec_error(trainable=trainable), "trainable: got", "taking (", "def train(config)")
+
+
+@pytest.mark.parametrize("trainable", [trainable_with_extras, f"{__name__}:trainable_with_extras", dict])
+def test_trainable_with_optional_extras_or_a_class_is_accepted(trainable: Any) -> None:
+    # classes (Tune's Trainable API) are checked by orchestrator.preflight, which imports Ray
+    assert Experiment.from_dict(base_spec(trainable=trainable)).trainable == trainable
+
+
+# --------------------------------------------------------------------------- inputs that used to fail after Ray started
+@pytest.mark.parametrize("seed", [0, 2**32 - 1, None])
+def test_seed_range_that_every_method_takes(seed: Any) -> None:
+    assert Experiment.from_dict(base_spec(seed=seed)).seed == seed
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32])
+def test_seed_outside_numpys_range_is_rejected(seed: int) -> None:
+    assert_mentions(spec_error(seed=seed), f"seed: got {seed}", "from 0 to 4294967295", "null")
+
+
+def test_search_space_of_constants_only_is_rejected() -> None:
+    message = spec_error(search_space={"epochs": 3, "width": 64})
+    assert_mentions(message, "search_space: got only constants (epochs, width)", "nothing to tune", "config")
+
+
+def test_pool_method_needs_candidates_and_no_tunable_space() -> None:
+    message = spec_error(method="pool-mobo")
+    assert_mentions(message, "method_options.candidates: missing", "list of configs", "CSV")
+    candidates = [{"width": 16}, {"width": 32}]
+    experiment = Experiment.from_dict(
+        base_spec(method="pool-mobo", search_space={"epochs": 3}, method_options={"candidates": candidates})
+    )
+    assert experiment.method_options == {"candidates": candidates}
+
+
+@pytest.mark.parametrize(
+    ("parameter", "field"),
+    [
+        ({"type": "grid", "values": [1, 2]}, "search_space.x.type: got 'grid'"),
+        ({"type": "Grid", "values": [1, 2]}, "search_space.x.type: got 'Grid'"),
+        ({"grid_search": [1, 2]}, "search_space.x.grid_search: got a grid [1, 2]"),
+    ],
+)
+def test_grid_is_rejected_with_choice_as_the_fix(parameter: dict[str, Any], field: str) -> None:
+    message = spec_error(search_space={"x": parameter, "lr": {"type": "uniform", "low": 0, "high": 1}})
+    assert_mentions(message, field, "cannot expand a grid", "{type: choice, values: [1, 2]}")
+
+
+def test_tune_grid_search_is_rejected_like_its_mapping() -> None:
+    from ray import tune
+
+    assert_mentions(spec_error(search_space={"x": tune.grid_search([1, 2])}), "search_space.x.grid_search", "choice")
+
+
+@pytest.mark.parametrize(
+    ("resources", "fragments"),
+    [
+        ({"cpu": 0}, ["resources.cpu: got 0 with gpu 0", "reserve something", "cpu > 0"]),
+        ({"cpu": 0, "gpu": 0}, ["resources.cpu: got 0 with gpu 0"]),
+        ({"gpu": 1.5}, ["resources.gpu: got 1.5", "whole number of GPUs", "1 or 2"]),
+        ({"cpu": "many"}, ["resources.cpu: got 'many'", "number"]),
+    ],
+)
+def test_resources_ray_would_refuse_are_rejected(resources: dict[str, Any], fragments: list[str]) -> None:
+    assert_mentions(spec_error(resources=resources), *fragments)
+
+
+def test_a_gpu_alone_is_a_valid_trial_request() -> None:
+    assert Experiment.from_dict(base_spec(resources={"cpu": 0, "gpu": 0.5})).resources == Resources(0, 0.5)
+
+
+def test_search_problem_is_what_the_searcher_is_built_from() -> None:
+    experiment = Experiment.from_dict(
+        base_spec(seed=7, budget={"max_concurrent": 3}, scheduler={"max_t": 9}, constraints=["num_params <= 10"])
+    )
+    problem = experiment.search_problem()
+    assert (problem.seed, problem.max_concurrent, problem.max_t, problem.time_attr) == (7, 3, 9, "training_iteration")
+    assert problem.constraints == ("num_params <= 10",) and problem.objectives == experiment.objective_set
+    assert set(problem.space) == {"lr", "width", "epochs"}
+
+
 # --------------------------------------------------------------------------- Ray Tune domains
 @pytest.fixture(scope="module")
 def sample() -> types.ModuleType:
@@ -479,19 +596,12 @@ def test_randint_high_is_exclusive(sample: types.ModuleType) -> None:
     assert draws == {1, 2}
 
 
-def test_choice_grid_and_constants_in_the_tune_space(sample: types.ModuleType) -> None:
-    space = {
-        "batch": {"type": "choice", "values": [16, 32]},
-        "act": {"type": "grid", "values": ["relu", "tanh"]},
-        "native_grid": {"grid_search": [1, 2]},
-        "epochs": 8,
-    }
+def test_choice_and_constants_in_the_tune_space(sample: types.ModuleType) -> None:
+    space = {"batch": {"type": "choice", "values": [16, 32]}, "epochs": 8}
     experiment = Experiment.from_dict(base_spec(search_space=space, config={"data": "digits"}))
     tune_space = experiment.tune_search_space()
     assert isinstance(tune_space["batch"], sample.Categorical)
     assert tune_space["batch"].categories == [16, 32]
-    assert tune_space["act"] == {"grid_search": ["relu", "tanh"]}
-    assert tune_space["native_grid"] == {"grid_search": [1, 2]}
     assert tune_space["epochs"] == 8 and "data" not in tune_space
     assert experiment.tune_search_space(include_config=True)["data"] == "digits"
 

@@ -1,0 +1,351 @@
+"""The checks of an experiment that need more than its spec, run before Ray starts.
+
+An :class:`~orchestrator.spec.Experiment` checks at construction everything that depends on the
+spec alone and is cheap (no Ray, no Ax). :func:`check_before_ray` checks the rest, and
+:func:`orchestrator.run.run` calls it first, so every bad input fails in seconds with a
+:class:`~orchestrator.spec.SpecError` naming the field and the fix, not after Ray's 10-15 s start
+under a traceback. In order, cheapest first:
+
+- ``storage_path``: a directory that can be written (not a file, not read-only);
+- the experiment directory ``storage_path/name``: an earlier run there is continued only with
+  ``resume``, replaced only with ``fresh``, and a resumed spec must ask for what the run
+  started with (:func:`check_resume_matches`);
+- ``resources``: against this machine, as a local ``ray.init()`` would see it, or against the
+  cluster when Ray is already connected. With ``RAY_ADDRESS`` set and no connection yet, the
+  cluster is known only once ``run`` connects, and :func:`check_resources` runs again then;
+- ``trainable``: a class must be a ``ray.tune.Trainable``;
+- ``scheduler``: built (no Ray session needed), and synchronous HyperBand must fit
+  ``budget.max_concurrent``;
+- ``method_options``: the searcher is built with them (no Ray session needed). Its constructor
+  is the one authority on its option names and values, and it reads the files they name.
+
+The last two import Ray Tune and Ax (seconds); ``run`` imports them next anyway, so a good
+experiment pays one extra searcher construction. ``budget.max_concurrent`` above
+``budget.num_trials`` is not an error: Tune never runs more trials than it has.
+
+Example:
+    >>> from orchestrator.spec import Experiment, Objective
+    >>> experiment = Experiment(
+    ...     name="toy",
+    ...     trainable=lambda config: None,
+    ...     search_space={"x": {"type": "uniform", "low": 0, "high": 1}},
+    ...     objectives=[Objective("loss", "min")],
+    ...     method="random",
+    ...     method_options={"max_trial": 5},
+    ...     storage_path="runs",
+    ... )
+    >>> check_before_ray(experiment, resume=False, fresh=False)
+    Traceback (most recent call last):
+    ...
+    orchestrator._validation.SpecError: method_options.max_trial: got 5, ... (did you mean 'max_trials'?); ...
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from cluster.resources import (
+    ResourcesError,
+    TrialResources,
+    check_cluster_can_place,
+    check_machine_can_place,
+)
+from orchestrator._validation import SpecError, suggest
+from orchestrator.spec import SPEC_FILENAME, Experiment, load_experiment
+
+__all__ = [
+    "RESUMABLE_CHANGES",
+    "check_before_ray",
+    "check_resources",
+    "check_resume_matches",
+    "holds_run",
+    "resources_error",
+]
+
+RESUMABLE_CHANGES = ("storage_path", "budget.trial_timeout_s")
+"""Fields a resumed run may change. ``storage_path`` only locates the run (``./results`` and
+its absolute path are the same run); ``budget.trial_timeout_s`` is enforced by the wrapper
+around the trainable, which a resume builds anew from the current spec. ``Tuner.restore`` keeps
+everything else as the run started: ``num_samples`` (``budget.num_trials``), the concurrency
+limit, the time budget, the searcher with its state, the scheduler, and the resources of the
+trials it restores, so a change there would apply to part of the run or to none of it."""
+
+_UNEXPECTED_KEYWORD = re.compile(r"(?P<callee>[\w.]+)\(\) got an unexpected keyword argument '(?P<name>\w+)'")
+_REPEATED_KEYWORD = re.compile(r"got multiple values for keyword argument '(?P<name>\w+)'")
+
+
+def check_before_ray(experiment: Experiment, *, resume: bool, fresh: bool) -> None:
+    """Raise :class:`SpecError` for anything that would fail once Ray has started.
+
+    Args:
+        experiment: a validated experiment.
+        resume: the caller continues an earlier run in ``storage_path/name``.
+        fresh: the caller moves an earlier run there aside and starts anew.
+
+    Raises:
+        SpecError: naming the field (``storage_path``, ``name``, ``budget.num_trials``,
+            ``resources.gpu``, ``method_options.<option>``, ...), the bad value and the fix.
+    """
+    if resume and fresh:
+        raise SpecError(
+            "got True with fresh=True; choose one: resume (--resume) continues the earlier run, "
+            "fresh (--fresh) moves it aside and starts anew.",
+            "resume",
+        )
+    _check_storage(experiment)
+    _check_earlier_run(experiment, resume=resume, fresh=fresh)
+    check_resources(experiment)
+    _check_trainable_class(experiment)
+    _check_scheduler(experiment)
+    _check_searcher(experiment)
+
+
+# ----------------------------------------------------------------- files
+def _check_storage(experiment: Experiment) -> None:
+    target = experiment.storage_dir / experiment.name
+    nearest = next(path for path in (target, *target.parents) if path.exists())
+    if not nearest.is_dir():
+        raise SpecError(
+            f"got {experiment.storage_path!r}, but {nearest} is a file; remove it or choose another "
+            "storage_path.",
+            "storage_path",
+        )
+    try:  # as root, os.access says yes to everything; a read-only file system still refuses
+        with tempfile.TemporaryFile(dir=nearest):
+            pass
+    except OSError as error:
+        raise SpecError(
+            f"got {experiment.storage_path!r}, but {nearest} cannot be written "
+            f"({error.strerror or error}); choose a storage_path you can write to, e.g. ./results.",
+            "storage_path",
+        ) from None
+
+
+def holds_run(experiment_dir: str | os.PathLike[str]) -> bool:
+    """Whether ``experiment_dir`` holds a run: the spec it saved, or Tune's state to restore from
+    (``tune.Tuner.can_restore``, which reads the directory and starts nothing).
+
+    Example:
+        >>> holds_run("no/such/directory")
+        False
+    """
+    directory = Path(experiment_dir)
+    if not directory.is_dir():
+        return False
+    if (directory / SPEC_FILENAME).is_file():
+        return True
+    from ray import tune
+
+    return tune.Tuner.can_restore(str(directory))
+
+
+def _check_earlier_run(experiment: Experiment, *, resume: bool, fresh: bool) -> None:
+    experiment_dir = experiment.storage_dir / experiment.name
+    if fresh or not holds_run(experiment_dir):
+        return
+    if not resume:
+        raise SpecError(
+            f"got {experiment.name!r}, but {experiment_dir} already holds a run of that name; "
+            "continue it with --resume (resume=True), move it aside and start anew with --fresh "
+            "(fresh=True), or choose a new name.",
+            "name",
+        )
+    saved = experiment_dir / SPEC_FILENAME
+    if saved.is_file():  # absent when the spec had no YAML form (a lambda trainable)
+        check_resume_matches(experiment, load_experiment(saved), experiment_dir)
+
+
+def check_resume_matches(experiment: Experiment, started: Experiment, experiment_dir: Path) -> None:
+    """Raise unless resuming ``experiment`` asks for what the run ``started`` with.
+
+    Only the fields in :data:`RESUMABLE_CHANGES` may differ: a resume either applies a change
+    to the whole run or refuses it, never to half of it.
+
+    Raises:
+        SpecError: naming the first changed field, the old and the new value, and the fix.
+    """
+    old, new = _leaves(started.to_dict()), _leaves(experiment.to_dict())
+    changed = [
+        path
+        for path in dict.fromkeys([*new, *old])
+        if path not in RESUMABLE_CHANGES and old.get(path, "unset") != new.get(path, "unset")
+    ]
+    if not changed:
+        return
+    first, others = changed[0], changed[1:]
+    also = f" Also changed: {', '.join(others)}." if others else ""
+    raise SpecError(
+        f"got {new.get(first, 'unset')!r}, but the run in {experiment_dir} started with "
+        f"{old.get(first, 'unset')!r}, and a resumed run keeps the settings it started with "
+        f"(Tuner.restore cannot change them); undo the change to resume (the run's spec is "
+        f"{experiment_dir / SPEC_FILENAME}), or start anew with --fresh (fresh=True) or a new "
+        f"name.{also}",
+        first,
+    )
+
+
+def _leaves(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"budget": {"num_trials": 3}}`` as ``{"budget.num_trials": 3}``; lists stay whole."""
+    leaves: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping) and value:
+            leaves.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            leaves[f"{prefix}{key}"] = value
+    return leaves
+
+
+# ----------------------------------------------------------------- machine
+def check_resources(experiment: Experiment) -> None:
+    """Raise unless one trial's ``resources`` fit where the trials will run.
+
+    With Ray connected: the cluster (``ray.cluster_resources()``). Without, and without
+    ``RAY_ADDRESS``: this machine, as the local ``ray.init()`` of ``run`` will see it. With
+    ``RAY_ADDRESS`` and no connection yet: nothing to compare with, so call this again once
+    connected.
+
+    Raises:
+        SpecError: for ``resources.cpu`` or ``resources.gpu``, with what is there and the fix.
+    """
+    request = TrialResources(cpu=experiment.resources.cpu, gpu=experiment.resources.gpu)
+    ray = sys.modules.get("ray")  # not imported: no session to ask
+    try:
+        if ray is not None and ray.is_initialized():
+            check_cluster_can_place(request)
+        elif not os.environ.get("RAY_ADDRESS"):
+            check_machine_can_place(request)
+    except ResourcesError as error:
+        raise resources_error(error) from None
+
+
+def resources_error(error: ResourcesError) -> SpecError:
+    """A :mod:`cluster.resources` error as the spec's: its field under ``resources``.
+
+    Example:
+        >>> str(resources_error(ResourcesError("got 3 per trial, but ...; lower it.", "cpu")))
+        'resources.cpu: got 3 per trial, but ...; lower it.'
+    """
+    return SpecError(error.message, f"resources.{error.field}" if error.field else "resources")
+
+
+# ----------------------------------------------------------------- Tune and the searchers
+def _check_trainable_class(experiment: Experiment) -> None:
+    trainable = experiment.resolve_trainable()
+    if not inspect.isclass(trainable):
+        return  # functions: Experiment checked their signature
+    from ray.tune import Trainable
+
+    if not issubclass(trainable, Trainable):
+        raise SpecError(
+            f"got class {trainable.__qualname__}, which is not a ray.tune.Trainable; point it at a "
+            "function `def train(config): ...` or at a subclass of ray.tune.Trainable.",
+            "trainable",
+        )
+
+
+def _check_scheduler(experiment: Experiment) -> None:
+    from orchestrator.methods import get_method
+
+    config = experiment.scheduler_config()
+    if config is None:
+        return
+    needed = getattr(config.build(), "min_concurrent_trials", 1)
+    allowed = experiment.budget.max_concurrent
+    if allowed >= needed:
+        return
+    settings = ", ".join(f"{key}={value}" for key, value in {"max_t": config.max_t, **config.options}.items())
+    instead = "method 'asha'" if get_method(experiment.method).scheduler else "scheduler.type 'asha'"
+    raise SpecError(
+        f"got {allowed}, but scheduler {config.type!r} with {settings} pauses up to {needed} trials "
+        "at a milestone until all of them reach it, so with fewer running at once the experiment "
+        f"would stall; set budget.max_concurrent >= {needed}, lower scheduler.max_t or raise "
+        f"scheduler.reduction_factor, or use {instead} (asynchronous, never waits).",
+        "budget.max_concurrent",
+    )
+
+
+def _check_searcher(experiment: Experiment) -> None:
+    from orchestrator.methods import build_searcher
+
+    try:
+        build_searcher(experiment.method, experiment.search_problem(), **experiment.method_options)
+    except (TypeError, ValueError, KeyError, ImportError, OSError) as error:
+        raise _searcher_error(experiment, error) from error
+
+
+def _searcher_error(experiment: Experiment, error: Exception) -> SpecError:
+    """The error of building the searcher, attributed to the option that caused it."""
+    method, options = experiment.method, experiment.method_options
+    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    unexpected = _UNEXPECTED_KEYWORD.search(text)
+    if unexpected and unexpected["name"] in options:
+        name = unexpected["name"]
+        accepted = _keyword_parameters(error, unexpected["callee"].split(".")[0])
+        return SpecError(
+            f"got {options[name]!r}, but method {method!r} has no option {name!r}"
+            f"{suggest(name, accepted)}; fix its name or drop it (the options are the keyword "
+            f"arguments of {unexpected['callee'].split('.')[0]}).",
+            f"method_options.{name}",
+        )
+    repeated = _REPEATED_KEYWORD.search(text)
+    if repeated and repeated["name"] in options:
+        name = repeated["name"]
+        return SpecError(
+            f"got {options[name]!r}, but the experiment sets {name!r} itself; drop it from "
+            "method_options and use the experiment's own field (seed, budget.max_concurrent, ...).",
+            f"method_options.{name}",
+        )
+    if isinstance(error, OSError) and error.filename is not None:
+        named = [key for key, value in options.items() if _same_path(value, error.filename)]
+        return SpecError(
+            f"got {os.fspath(error.filename)!r}, which cannot be read ({error.strerror or error}); "
+            "give the path of an existing CSV file (a relative path resolves against the current "
+            "directory).",
+            f"method_options.{named[0]}" if named else "method_options",
+        )
+    named = [key for key in options if re.search(rf"\b{re.escape(key)}\b", text)]
+    if named:
+        return SpecError(
+            f"got {options[named[0]]!r}, which method {method!r} refuses: {text.rstrip('.')}; fix or drop it.",
+            f"method_options.{named[0]}",
+        )
+    field = "method_options" if options else "method"
+    return SpecError(
+        f"got {method!r}, which cannot be built for this experiment: {type(error).__name__}: "
+        f"{text.rstrip('.')}; fix the experiment or choose another method.",
+        field,
+    )
+
+
+def _same_path(value: Any, filename: Any) -> bool:
+    if not isinstance(value, (str, os.PathLike)):
+        return False
+    return os.path.abspath(os.fspath(value)) == os.path.abspath(os.fspath(filename))
+
+
+def _keyword_parameters(error: BaseException, class_name: str) -> list[str]:
+    """The keyword parameters of the class that refused an option, found where it was called.
+
+    The call site is the innermost frame of the traceback (the method's builder), which holds
+    the class under its own name; ``[]`` when it is not there.
+    """
+    traceback = error.__traceback__
+    while traceback is not None and traceback.tb_next is not None:
+        traceback = traceback.tb_next
+    if traceback is None:
+        return []
+    frame = traceback.tb_frame
+    target = frame.f_locals.get(class_name, frame.f_globals.get(class_name))
+    try:
+        parameters = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    keyword_kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [parameter.name for parameter in parameters if parameter.kind in keyword_kinds]

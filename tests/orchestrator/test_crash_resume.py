@@ -1,0 +1,30 @@
+"""A driver killed with SIGKILL at random moments and resumed each time loses and repeats nothing.
+
+Runs ``orchestrator run`` in a subprocess (its own local Ray each time) through
+:func:`tests.orchestrator.crash_harness.kill_and_resume`: 3 kills while 8 trials of 3 checkpointed
+epochs run 2 at a time, then ``--resume`` to the end.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.orchestrator.crash_harness import kill_and_resume
+
+pytestmark = pytest.mark.ray
+
+
+def test_sigkill_of_the_driver_and_resume_loses_and_repeats_nothing(tmp_path):
+    trials, epochs, kills = 8, 3, 3
+    figures = kill_and_resume(tmp_path, "random", trials=trials, epochs=epochs, epoch_s=0.5, kills=kills)
+
+    assert figures["kills"] == kills, figures
+    assert figures["exit_status"] == 0, figures
+    # No finished trial lost, none left unfinished.
+    assert figures["trials_in_results"] == trials, figures
+    assert figures["completed_in_results"] == trials, figures
+    # No configuration suggested twice, no trial restarted from scratch that had a checkpoint.
+    assert figures["configurations_run"] == trials, figures
+    assert figures["restarts_from_scratch_with_checkpoint"] == 0, figures
+    # At most the epoch each running trial was in when the driver died is repeated.
+    assert figures["epochs_repeated"] <= figures["repeat_allowance"], figures
