@@ -166,14 +166,7 @@ def _report_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from orchestrator.run import report
 
-    try:
-        result = report(args.directory)
-    except FileNotFoundError as error:  # a directory that `orchestrator run` did not write
-        if args.debug:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    _print_result(result)
+    _print_result(report(args.directory))  # main() reports a directory `run` did not write
     return 0
 
 
@@ -182,11 +175,8 @@ def _export_command(args: argparse.Namespace) -> int:
 
     try:
         folder = export_pareto(args.directory, args.out)
-    except (FileNotFoundError, ValueError) as error:  # no pareto_front.csv, or one without trial_id
-        if args.debug:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+    except ValueError as error:  # a pareto_front.csv without trial ids (main() reports a missing one)
+        raise FileNotFoundError(str(error)) from error
     print_export_summary(folder)
     return 0
 
@@ -238,10 +228,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_request.code if isinstance(exit_request.code, int) else 0
     try:
         return args.handler(args)
-    except (SpecError, ObjectiveError, ResourcesError) as error:
+    except (SpecError, ObjectiveError, ResourcesError, FileNotFoundError) as error:
         if getattr(args, "debug", False):
             raise
-        print(f"error: {_error_line(error, getattr(args, 'spec', None))}", file=sys.stderr)
+        line = str(error) if isinstance(error, FileNotFoundError) else _error_line(error, getattr(args, "spec", None))
+        print(f"error: {line}", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -135,40 +135,75 @@ def hypervolume_trace(
     reference_point: Mapping[str, float] | None = None,
     order_by: str | None = "trial_order",
     include: pd.Series | np.ndarray | None = None,
+    normalise: bool = False,
 ) -> pd.DataFrame:
     """Hypervolume of the first ``k`` trials, for ``k = 1..n`` (:func:`multiobjective.hypervolume_trace`).
+
+    With ``normalise=True`` the volume is divided by that of the box between the reference point
+    ``r`` and the best value ``b_j`` each objective reached among the counted finished rows:
+    ``trace_k / prod_j (b_j - r_j)``. That is the hypervolume after scaling each objective
+    affinely so that ``r -> 0`` and ``b -> 1``, so objectives of any scale count alike and the
+    trace lies in ``[0, 1]`` (``1``: one trial was the best in every objective). With the
+    default reference point the worst observed value of each objective sits at
+    ``margin / (1 + margin)`` of that scale (``REFERENCE_POINT_MARGIN``: 0.1 -> 0.09).
 
     Args:
         df: results, one row per trial.
         objectives: anything :meth:`multiobjective.Objectives.from_spec` takes.
         reference_point: mapping ``name -> value``; defaults to
-            :func:`default_reference_point` over all of ``df`` so every ``k`` shares it.
+            :func:`default_reference_point` over the counted rows so every ``k`` shares it.
         order_by: column giving the order trials were created in; when absent from ``df`` the
             index order is used.
         include: booleans aligned with ``df``, the rows that count (e.g. feasible trials); the
             others repeat the previous value. All rows by default.
+        normalise: divide by the volume of the box from the reference point to the best values.
 
     Returns:
-        ``DataFrame`` with columns ``trial_number`` (1..n) and ``hypervolume``.
+        ``DataFrame`` with columns ``trial_number`` (1..n) and ``hypervolume``. Its ``attrs``
+        say what it was computed against, for :func:`orchestrator.plots.plot_hypervolume_trace`
+        to state: ``reference_point`` and ``best_point`` (``{name: value}`` in the objectives'
+        units, ``None`` without a finished row), ``normalised``, ``finished_trials`` (the
+        counted rows with finite values) and ``order_by`` (the column used, or ``None``).
 
     Example:
         >>> df = pd.DataFrame({"acc": [1.0, 2.0], "cost": [2.0, 1.0]})
         >>> trace = hypervolume_trace(df, {"acc": "max", "cost": "min"}, {"acc": 0.0, "cost": 3.0})
         >>> trace["hypervolume"].tolist()
         [1.0, 4.0]
+        >>> trace = hypervolume_trace(df, {"acc": "max", "cost": "min"}, normalise=True)
+        >>> trace["hypervolume"].round(4).tolist(), trace.attrs["reference_point"]
+        ([0.0083, 1.0], {'acc': 0.9, 'cost': 2.1})
     """
     objectives = Objectives.from_spec(objectives)
     flags = pd.Series(True if include is None else np.asarray(include, dtype=bool), index=df.index)
-    ordered = df.sort_values(order_by, kind="stable") if order_by in df.columns else df
+    ordered_by = order_by if order_by in df.columns else None
+    ordered = df.sort_values(ordered_by, kind="stable") if ordered_by is not None else df
     counted = flags.loc[ordered.index].to_numpy()
     values = _maximised(ordered, objectives)
+    finished = np.isfinite(values).all(axis=1) & counted
     volumes = np.zeros(len(ordered))
-    if (np.isfinite(values).all(axis=1) & counted).any():
+    best_point = None
+    if finished.any():
         if reference_point is None:
             reference_point = default_reference_point(ordered.loc[counted], objectives)
         reference = _reference_vector(reference_point, objectives)
         volumes = pareto.hypervolume_trace(values, reference, include=counted)
-    return pd.DataFrame({"trial_number": np.arange(1, len(ordered) + 1), "hypervolume": volumes})
+        best = values[finished].max(axis=0)
+        best_point = dict(zip(objectives.names, map(float, objectives.to_maximisation(best))))
+        if normalise:
+            # A reference better than every value on some axis leaves no volume to scale.
+            volumes = volumes / np.prod(np.where(best > reference, best - reference, 1.0))
+    trace = pd.DataFrame({"trial_number": np.arange(1, len(ordered) + 1), "hypervolume": volumes})
+    trace.attrs = {
+        "reference_point": None if reference_point is None else {
+            name: float(reference_point[name]) for name in objectives.names
+        },
+        "best_point": best_point,
+        "normalised": normalise,
+        "finished_trials": int(finished.sum()),
+        "order_by": ordered_by,
+    }
+    return trace
 
 
 def save_results(
@@ -188,8 +223,9 @@ def save_results(
         df: results, one row per trial.
         objectives: anything :meth:`multiobjective.Objectives.from_spec` takes.
         out_dir: directory to write into; created if missing.
-        reference_point: for the hypervolume plot; defaults to :func:`default_reference_point`
-            over the eligible rows.
+        reference_point: for the hypervolume plot, which shows the normalised trace
+            (:func:`hypervolume_trace` with ``normalise=True``) and states this point; defaults
+            to :func:`default_reference_point` over the eligible rows.
         eligible: booleans aligned with ``df``: the rows that may be Pareto-optimal (e.g.
             completed trials meeting every constraint); all rows by default.
 
@@ -208,10 +244,7 @@ def save_results(
     eligible = np.ones(len(df), dtype=bool) if eligible is None else np.asarray(eligible, dtype=bool)
     if eligible.shape != (len(df),):
         raise ValueError(f"eligible: got {eligible.shape[0]} flags for {len(df)} rows; give one per row.")
-    candidates = df.loc[eligible]
-    front = pareto_front(candidates, objectives)
-    if reference_point is None and finished_mask(candidates, objectives).any():
-        reference_point = default_reference_point(candidates, objectives)
+    front = pareto_front(df.loc[eligible], objectives)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -223,7 +256,7 @@ def save_results(
     df.to_csv(paths["results_csv"], index=False)
     front.to_csv(paths["pareto_csv"], index=False)
     plot_pareto_front(df, objectives, path=paths["pareto_plot"], front=front)
-    trace = hypervolume_trace(df, objectives, reference_point, include=eligible)
+    trace = hypervolume_trace(df, objectives, reference_point, include=eligible, normalise=True)
     plot_hypervolume_trace(trace, path=paths["hypervolume_plot"])
     return paths
 

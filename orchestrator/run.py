@@ -27,6 +27,7 @@ from orchestrator.trials import (
     ELIGIBLE_STATUSES,
     TrialEndingRecorder,
     read_trial_endings,
+    read_trial_starts,
     results_frame,
     trial_warnings,
     trials_from_directory,
@@ -116,7 +117,7 @@ def run(experiment: Experiment, *, resume: bool = False, fresh: bool = False) ->
 
     with tune_environment():
         grid = tuner.fit()
-    frame = results_frame(grid, experiment, read_trial_endings(experiment_dir))
+    frame = results_frame(grid, experiment, read_trial_endings(experiment_dir), read_trial_starts(experiment_dir))
     return _finish(experiment, frame, experiment_dir)
 
 

@@ -31,7 +31,7 @@ import math
 import os
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ __all__ = [
     "TrialTimeoutError",
     "error_text",
     "read_trial_endings",
+    "read_trial_starts",
     "results_frame",
     "trial_warnings",
     "trials_from_directory",
@@ -65,6 +66,9 @@ finite value for an objective (the ``error`` column says which)."""
 ELIGIBLE_STATUSES = ("completed", "stopped")
 """The statuses whose trials may be Pareto-optimal: they ended with a result they meant to give."""
 
+STARTS_FILENAME = "trial_starts.txt"
+"""Trial directory names, one a line, in the order the trials first started (append-only)."""
+
 ENDINGS_FILENAME = "trial_endings.txt"
 """Written by :class:`TrialEndingRecorder` into the experiment directory. Not ``.json``: on restore
 Tune copies every ``*.json`` and ``*.pkl`` of the experiment directory into its staging folder and
@@ -77,15 +81,20 @@ _ERROR_CHARS = 500
 
 
 # ----------------------------------------------------------------------------- the table
-def results_frame(grid: Any, experiment: Experiment, endings: Mapping[str, str]) -> pd.DataFrame:
+def results_frame(
+    grid: Any, experiment: Experiment, endings: Mapping[str, str], starts: Sequence[str] = ()
+) -> pd.DataFrame:
     """One row per trial: ``trial_id``, ``trial_order``, progress, metrics, ``status``, ``error``, ``config/*``.
 
     Args:
-        grid: a ``ResultGrid`` (any iterable of ``Result``); its order, kept as ``trial_order``,
-            is the order Tune created the trials in.
+        grid: a ``ResultGrid`` (any iterable of ``Result``).
         experiment: says the objectives, the constraint metrics and the scheduler's ``time_attr``
             (a column of its own) and ``max_t``.
         endings: :func:`read_trial_endings` of the experiment directory.
+        starts: :func:`read_trial_starts`: trial directory names in the order the trials first
+            started. ``trial_order`` (1-based, rows sorted by it) follows it; trials missing
+            from it (never started) come after, in the grid's order. The grid's own order is not
+            the creation order once a run was resumed (Tune requeues restored trials).
 
     A trial that failed before reporting anything has no ``trial_id`` in its metrics and is
     named by its directory, and its config is read from the ``params.json`` there. ``error``
@@ -120,7 +129,15 @@ def results_frame(grid: Any, experiment: Experiment, endings: Mapping[str, str])
         row["status"], row["error"] = _status(result, endings.get(directory), experiment.objective_set, scheduler)
         row[CHECKPOINT_COLUMN] = checkpoint_path(result)
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    first_start = {name: rank for rank, name in enumerate(dict.fromkeys(starts))}
+    directories = [Path(str(result.path)).name for result in grid]
+    rank = [first_start.get(name, len(first_start) + position) for position, name in enumerate(directories)]
+    frame = frame.iloc[sorted(range(len(frame)), key=rank.__getitem__)].reset_index(drop=True)
+    frame["trial_order"] = range(1, len(frame) + 1)
+    return frame
 
 
 def _trial_config(result: Any) -> dict[str, Any]:
@@ -258,10 +275,12 @@ class TrialEndingRecorder(Callback):
     def __init__(self, experiment_dir: str | os.PathLike[str]) -> None:
         self.path = Path(experiment_dir) / ENDINGS_FILENAME
         self.endings: dict[str, str] = {}
+        self.started: set[str] = set()
         self.stop_decided: set[str] = set()
 
     def setup(self, **info: Any) -> None:
         self.endings = read_trial_endings(self.path.parent)
+        self.started = set(read_trial_starts(self.path.parent))
         self.stop_decided = set()
 
     @staticmethod
@@ -279,6 +298,12 @@ class TrialEndingRecorder(Callback):
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._record(trial, None)  # a resumed trial has not ended yet
+        name = Path(str(trial.path)).name
+        if name not in self.started:  # the first start only: the order trials began in
+            self.started.add(name)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path.parent / STARTS_FILENAME, "a") as starts:
+                starts.write(name + "\n")
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         if result.get("done"):
@@ -301,6 +326,18 @@ class TrialEndingRecorder(Callback):
         staged = self.path.with_name(self.path.name + ".tmp")
         staged.write_text(json.dumps(self.endings, indent=1, sort_keys=True))
         os.replace(staged, self.path)  # atomic: a reader never sees half a file
+
+
+def read_trial_starts(experiment_dir: str | os.PathLike[str]) -> list[str]:
+    """Trial directory names in the order the trials first started (:class:`TrialEndingRecorder`).
+
+    Example:
+        >>> read_trial_starts("/nonexistent")
+        []
+    """
+    path = Path(experiment_dir) / STARTS_FILENAME
+    names = path.read_text().split("\n") if path.is_file() else []
+    return list(dict.fromkeys(name for name in names if name))
 
 
 def read_trial_endings(experiment_dir: str | os.PathLike[str]) -> dict[str, str]:
@@ -329,7 +366,7 @@ def trials_from_directory(experiment_dir: str | os.PathLike[str], experiment: Ex
     from ray.tune import ExperimentAnalysis, ResultGrid
 
     grid = ResultGrid(ExperimentAnalysis(str(experiment_dir)))
-    return results_frame(grid, experiment, read_trial_endings(experiment_dir))
+    return results_frame(grid, experiment, read_trial_endings(experiment_dir), read_trial_starts(experiment_dir))
 
 
 # ----------------------------------------------------------------------------- time limit

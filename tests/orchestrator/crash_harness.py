@@ -71,6 +71,7 @@ def kill_and_resume(
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     started = time.monotonic()
     attempt = killed = 0
+    report_status = None
     while True:
         args = [sys.executable, "-m", "orchestrator", "run", str(spec)] + (["--resume"] if attempt else [])
         with open(root / f"run{attempt}.log", "w") as output:
@@ -89,10 +90,21 @@ def kill_and_resume(
                 driver.send_signal(signal.SIGKILL)
                 driver.wait()
                 killed += 1
+                if killed == kills:  # a killed run can be reported on before it is resumed
+                    report_status = _report(root, env)
                 continue
         final_status = driver.wait(timeout=max(1.0, timeout_s - (time.monotonic() - started)))
         break
-    return summarise(root, trials, epochs, killed, concurrent, final_status, time.monotonic() - started)
+    figures = summarise(root, trials, epochs, killed, concurrent, final_status, time.monotonic() - started)
+    figures["report_after_kill_status"] = report_status
+    return figures
+
+
+def _report(root: Path, env: dict[str, str]) -> int:
+    """``orchestrator report`` on the killed run; its output goes to ``report_after_kill.log``."""
+    args = [sys.executable, "-m", "orchestrator", "report", str(root / "results" / "crash")]
+    with open(root / "report_after_kill.log", "w") as output:
+        return subprocess.run(args, env=env, stdout=output, stderr=subprocess.STDOUT, cwd=REPO_ROOT).returncode
 
 
 def summarise(root: Path, trials: int, epochs: int, kills: int, concurrent: int, exit_status: int,

@@ -28,3 +28,6 @@ def test_sigkill_of_the_driver_and_resume_loses_and_repeats_nothing(tmp_path):
     assert figures["restarts_from_scratch_with_checkpoint"] == 0, figures
     # At most the epoch each running trial was in when the driver died is repeated.
     assert figures["epochs_repeated"] <= figures["repeat_allowance"], figures
+    # The killed run could be reported on before the resume.
+    assert figures["report_after_kill_status"] == 0, figures
+    assert "Pareto front:" in (tmp_path / "report_after_kill.log").read_text()

@@ -280,6 +280,60 @@ def test_hypervolume_trace_without_finished_trials():
     assert empty.empty and empty.columns.tolist() == ["trial_number", "hypervolume"]
 
 
+def test_normalised_hypervolume_trace_is_the_share_of_the_box_from_reference_to_best():
+    df = staircase_df()
+    raw = hypervolume_trace(df, MAX_MIN)
+    trace = hypervolume_trace(df, MAX_MIN, normalise=True)
+    # Default reference (0.25, 3.2); best acc 3, best cost 1: a box of 2.75 x 2.2.
+    assert trace.attrs["reference_point"] == pytest.approx({"acc": 0.25, "cost": 3.2})
+    assert trace.attrs["best_point"] == {"acc": 3.0, "cost": 1.0}
+    assert trace["hypervolume"].to_numpy() == pytest.approx(raw["hypervolume"].to_numpy() / (2.75 * 2.2))
+    assert 0 < trace["hypervolume"].iloc[-1] < 1
+    assert trace.attrs["normalised"] and not raw.attrs["normalised"]
+
+
+def test_normalised_hypervolume_trace_counts_objectives_of_any_scale_alike():
+    df = staircase_df()
+    rescaled = df.assign(cost=df["cost"] * 1e6 + 7.0)
+    normalised = hypervolume_trace(df, MAX_MIN, normalise=True)["hypervolume"].to_numpy()
+    rescaled_trace = hypervolume_trace(rescaled, MAX_MIN, normalise=True)
+    assert rescaled_trace["hypervolume"].to_numpy() == pytest.approx(normalised)
+    assert hypervolume_trace(rescaled, MAX_MIN)["hypervolume"].iloc[-1] > 1e5  # raw volume is not
+
+
+def test_normalised_hypervolume_trace_reaches_one_when_a_trial_is_best_everywhere():
+    df = pd.DataFrame({"acc": [1.0, 2.0, 3.0], "cost": [30.0, 20.0, 10.0], "size": [5.0, 5.0, 5.0]})
+    objectives = {"acc": "max", "cost": "min", "size": "min"}  # a constant objective too
+    trace = hypervolume_trace(df, objectives, normalise=True)
+    assert trace["hypervolume"].tolist() == pytest.approx([1 / 11**2, 1 / 11**2 * 6**2, 1.0])
+
+
+def test_hypervolume_trace_attrs_say_what_it_was_computed_against():
+    df = staircase_df().assign(trial_order=[5, 4, 3, 2, 1])
+    df.loc[0, "acc"] = np.nan
+    include = [True, True, True, False, True]
+    trace = hypervolume_trace(df, MAX_MIN, include=include, normalise=True)
+    assert trace.attrs == {
+        # Over the counted finished rows 1, 2, 4: acc 1.5, 2, 0.5 and cost 2.5, 2, 3.
+        "reference_point": pytest.approx({"acc": 0.35, "cost": 3.1}),
+        "best_point": {"acc": 2.0, "cost": 2.0},
+        "normalised": True,
+        "finished_trials": 3,
+        "order_by": "trial_order",
+    }
+    explicit = hypervolume_trace(df, MAX_MIN, {"cost": 4, "acc": 0}, order_by=None)
+    assert explicit.attrs["reference_point"] == {"acc": 0.0, "cost": 4.0}
+    assert explicit.attrs["order_by"] is None and explicit.attrs["finished_trials"] == 4
+    empty = hypervolume_trace(df.iloc[:0], MAX_MIN, normalise=True)
+    assert empty.attrs["reference_point"] is None and empty.attrs["best_point"] is None
+
+
+def test_normalised_hypervolume_trace_with_a_reference_better_than_every_value():
+    df = staircase_df()
+    trace = hypervolume_trace(df, MAX_MIN, {"acc": 10.0, "cost": 4.0}, normalise=True)
+    assert trace["hypervolume"].tolist() == [0.0] * len(df)
+
+
 # ---------------------------------------------------------------- save_results / load_results
 
 
@@ -310,6 +364,31 @@ def test_save_results_with_explicit_reference_point_and_no_finished_trials(tmp_p
     paths = save_results(df, MAX_MIN, tmp_path, reference_point={"acc": 0.0, "cost": 1.0})
     assert all(path.stat().st_size > 0 for path in paths.values())
     assert pd.read_csv(paths["pareto_csv"]).empty
+
+
+def test_save_results_plots_the_normalised_trace_against_the_eligible_reference(tmp_path, monkeypatch):
+    from orchestrator import results
+
+    traces = []
+    real_plot = results.plot_hypervolume_trace
+
+    def recording_plot(trace, **kwargs):
+        traces.append(trace)
+        return real_plot(trace, **kwargs)
+
+    monkeypatch.setattr(results, "plot_hypervolume_trace", recording_plot)
+    df = staircase_df()
+    df.loc[len(df)] = {"acc": 9.0, "cost": 0.5, "config/lr": 0.9, "config/layers": 9}  # not eligible
+    eligible = [True] * 5 + [False]
+    save_results(df, MAX_MIN, tmp_path, eligible=eligible)
+    (trace,) = traces
+    assert trace.attrs["normalised"] and trace.attrs["finished_trials"] == 5
+    assert trace.attrs["reference_point"] == pytest.approx(default_reference_point(df.iloc[:5], MAX_MIN))
+    assert trace["hypervolume"].iloc[-1] == pytest.approx(
+        hypervolume(df.iloc[:5], MAX_MIN, trace.attrs["reference_point"]) / (2.75 * 2.2)
+    )
+    save_results(df, MAX_MIN, tmp_path, reference_point={"acc": 0.0, "cost": 4.0}, eligible=eligible)
+    assert traces[-1].attrs["reference_point"] == {"acc": 0.0, "cost": 4.0}
 
 
 def test_save_results_unknown_objective_writes_nothing(tmp_path):

@@ -420,3 +420,22 @@ def test_real_tune_run_cut_off_by_time_budget_is_interrupted(tmp_path) -> None:
     frame = results_frame(grid, spec, read_trial_endings(tmp_path / "budget"))
     assert frame.loc[0, "training_iteration"] >= 1  # it ran and reported, then the budget ran out
     assert frame.loc[0, "status"] == "interrupted"
+
+
+def test_trial_order_follows_first_starts_not_the_grid_order(tmp_path):
+    """After a resume Tune's grid lists restored trials in another order; trial_order must not change."""
+    from types import SimpleNamespace
+
+    from orchestrator.spec import Experiment, Objective
+    from orchestrator.trials import STARTS_FILENAME, read_trial_starts
+
+    experiment = Experiment("toy", lambda config: None, {"x": {"type": "uniform", "low": 0, "high": 1}},
+                            [Objective("loss", "min")], method="random")
+    grid = [SimpleNamespace(metrics={"trial_id": name, "loss": 1.0}, config={"x": 0.5}, error=None,
+                            path=f"/runs/toy/dir_{name}") for name in ("c", "a", "d", "b")]
+    (tmp_path / STARTS_FILENAME).write_text("dir_a\ndir_b\ndir_a\ndir_c\n")  # a restarted trial appears twice
+    starts = read_trial_starts(tmp_path)
+    assert starts == ["dir_a", "dir_b", "dir_c"]
+    frame = results_frame(grid, experiment, {}, starts)
+    assert list(frame["trial_id"]) == ["a", "b", "c", "d"]  # d never started: after the others
+    assert list(frame["trial_order"]) == [1, 2, 3, 4]
