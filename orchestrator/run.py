@@ -10,8 +10,12 @@ continues an interrupted experiment from that directory with ``Tuner.restore``.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+import pickle
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +49,8 @@ TUNE_ENVIRONMENT = {
     # controller step instead of at most every 10 s, so a driver killed at any moment loses no
     # finished trial, no checkpoint and no suggestion. Our searchers cache their serialised state,
     # so a write in which nothing changed costs little (benchmarks/bench_state_write.py measures it).
+    # Tune copies each write to the storage path in the background; a kill during that copy
+    # leaves a truncated file, which repair_state_after_kill mends before a resume.
     "TUNE_GLOBAL_CHECKPOINT_S": "0",
     # The state is written every step anyway; without this Ray warns when checkpoints bounded by
     # num_to_keep force extra state snapshots.
@@ -101,6 +107,8 @@ def run(experiment: Experiment, *, resume: bool = False, fresh: bool = False) ->
         experiment_dir.rename(aside)
         logger.warning("Moved the earlier run of %r aside to %s.", experiment.name, aside)
 
+    if resume:
+        repair_state_after_kill(experiment_dir)
     if resume and tune.Tuner.can_restore(str(experiment_dir)):
         logger.info("Resuming experiment from %s", experiment_dir)
         # Unfinished trials continue from their latest checkpoint; a trial that raised stays an
@@ -209,6 +217,78 @@ def _reference_point(eligible: pd.DataFrame, objectives: Any) -> dict | None:
     if not finished_mask(eligible, objectives).any():
         return None
     return {**default_reference_point(eligible, objectives), **objectives.thresholds}
+
+
+# Tune's per-session state files in the experiment directory (checked on Ray 2.60): Tune restores
+# from the newest session's files. It writes them first into the driver's staging folder,
+# /tmp/ray/session_<id>/artifacts/<time>/<experiment name>/driver_artifacts (the layout
+# ray.train's StorageContext documents), then copies them to the experiment directory.
+_SESSION_STATE_FILES = ("experiment_state-{}.json", "search_gen_state-{}.json", "searcher-state-{}.pkl")
+_STAGING_GLOB = "ray/session_*/artifacts/*/{name}/driver_artifacts"
+
+
+def repair_state_after_kill(experiment_dir: Path, temp_dir: str | None = None) -> str:
+    """Mend the newest session's state files when the driver died while Tune copied them.
+
+    A kill during Tune's background copy leaves one of the newest session's files (trial table,
+    search-generator state, searcher state) truncated or empty in the experiment directory; Tune
+    would then fail to restore and start the experiment over. The staging copies the killed
+    driver wrote before copying are whole, so that session's three files are taken from there
+    (atomically). Without them, they are set aside (suffix ``.truncated``) and Tune resumes from
+    the session before, whose files are whole.
+
+    Returns:
+        ``"whole"`` (nothing to mend), ``"from staging"`` or ``"set aside"``.
+    """
+    states = sorted(experiment_dir.glob(_SESSION_STATE_FILES[0].format("*")), reverse=True)
+    if not states:
+        return "whole"
+    session = states[0].name[len("experiment_state-"):-len(".json")]
+    names = [template.format(session) for template in _SESSION_STATE_FILES]
+    if _all_whole(experiment_dir, names):
+        return "whole"
+    root = Path(temp_dir or tempfile.gettempdir())
+    for staging in sorted(root.glob(_STAGING_GLOB.format(name=experiment_dir.name)), reverse=True):
+        # The same name may have staged another experiment: the state names this directory.
+        if _all_whole(staging, names) and str(experiment_dir) in (staging / names[0]).read_text():
+            for name in names:
+                if (staging / name).is_file():
+                    copy = experiment_dir / f".{name}.repair"
+                    shutil.copyfile(staging / name, copy)
+                    os.replace(copy, experiment_dir / name)
+            logger.warning("The driver was killed while Tune copied %s; took its whole copy from %s.",
+                           names[0], staging)
+            return "from staging"
+    for name in names:
+        path = experiment_dir / name
+        if path.exists():
+            path.rename(path.with_name(name + ".truncated"))
+    logger.warning(
+        "The driver was killed while Tune wrote %s and no whole copy is left; resuming from the session "
+        "before it (trials of the killed session since that state run again).", names[0],
+    )
+    return "set aside"
+
+
+def _all_whole(folder: Path, names: list[str]) -> bool:
+    """Whether the trial table parses and the other files of the session, where present, load."""
+    for index, name in enumerate(names):
+        path = folder / name
+        if not path.is_file():
+            if index == 0:
+                return False
+            continue
+        data = path.read_bytes()
+        try:
+            json.loads(data)
+        except ValueError:
+            if index == 0:
+                return False
+            try:  # Tune pickles the search-generator state; searchers save JSON or pickle
+                pickle.loads(data)
+            except Exception:
+                return False
+    return True
 
 
 @contextlib.contextmanager

@@ -1,0 +1,65 @@
+"""Tests for orchestrator.run.repair_state_after_kill: a state file truncated by a kill is mended before a resume."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+from orchestrator.run import repair_state_after_kill
+
+SESSION = "2026-11-28_07-49-56"
+
+
+def _experiment(tmp_path, truncated: bool):
+    experiment_dir = tmp_path / "results" / "crash"
+    experiment_dir.mkdir(parents=True)
+    older = {"trial_data": [], "where": str(experiment_dir), "session": "older"}
+    (experiment_dir / "experiment_state-2026-11-28_07-49-39.json").write_text(json.dumps(older))
+    whole = json.dumps({"trial_data": [1, 2, 3], "where": str(experiment_dir)})
+    (experiment_dir / f"experiment_state-{SESSION}.json").write_text(whole[: len(whole) // 2] if truncated else whole)
+    (experiment_dir / f"searcher-state-{SESSION}.pkl").write_bytes(pickle.dumps({"rng": 1}))
+    return experiment_dir, whole
+
+
+def _staging(tmp_path, name: str, text: str):
+    staging = tmp_path / "tmp" / "ray" / "session_x" / "artifacts" / "t" / name / "driver_artifacts"
+    staging.mkdir(parents=True)
+    (staging / f"experiment_state-{SESSION}.json").write_text(text)
+    (staging / f"searcher-state-{SESSION}.pkl").write_bytes(pickle.dumps({"rng": 2}))
+    return staging
+
+
+def test_whole_state_is_left_alone(tmp_path):
+    experiment_dir, whole = _experiment(tmp_path, truncated=False)
+    assert repair_state_after_kill(experiment_dir, temp_dir=str(tmp_path / "tmp")) == "whole"
+    assert (experiment_dir / f"experiment_state-{SESSION}.json").read_text() == whole
+
+
+def test_truncated_state_is_taken_from_the_killed_drivers_staging_copy(tmp_path):
+    experiment_dir, whole = _experiment(tmp_path, truncated=True)
+    _staging(tmp_path, "crash", whole)
+    assert repair_state_after_kill(experiment_dir, temp_dir=str(tmp_path / "tmp")) == "from staging"
+    assert json.loads((experiment_dir / f"experiment_state-{SESSION}.json").read_text())["trial_data"] == [1, 2, 3]
+    assert pickle.loads((experiment_dir / f"searcher-state-{SESSION}.pkl").read_bytes()) == {"rng": 2}
+    assert not list(experiment_dir.glob(".*.repair"))
+
+
+def test_without_a_whole_copy_the_session_is_set_aside_and_the_one_before_is_used(tmp_path):
+    experiment_dir, _ = _experiment(tmp_path, truncated=True)
+    _staging(tmp_path, "crash", json.dumps({"where": "/another/experiment/crash"}))  # same name, other run
+    assert repair_state_after_kill(experiment_dir, temp_dir=str(tmp_path / "tmp")) == "set aside"
+    assert sorted(path.name for path in experiment_dir.glob("experiment_state-*.json")) == [
+        "experiment_state-2026-11-28_07-49-39.json"
+    ]
+    assert (experiment_dir / f"experiment_state-{SESSION}.json.truncated").is_file()
+    assert (experiment_dir / f"searcher-state-{SESSION}.pkl.truncated").is_file()
+
+
+def test_an_empty_search_generator_state_counts_as_truncated(tmp_path):
+    """Seen after a kill: search_gen_state-<session>.json copied as 0 bytes while the table was whole."""
+    experiment_dir, whole = _experiment(tmp_path, truncated=False)
+    (experiment_dir / f"search_gen_state-{SESSION}.json").write_bytes(b"")
+    staging = _staging(tmp_path, "crash", whole)
+    (staging / f"search_gen_state-{SESSION}.json").write_bytes(pickle.dumps({"counter": 3}))
+    assert repair_state_after_kill(experiment_dir, temp_dir=str(tmp_path / "tmp")) == "from staging"
+    assert pickle.loads((experiment_dir / f"search_gen_state-{SESSION}.json").read_bytes()) == {"counter": 3}
