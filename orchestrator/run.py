@@ -249,8 +249,11 @@ def repair_state_after_kill(experiment_dir: Path, temp_dir: str | None = None) -
         return "whole"
     root = Path(temp_dir or tempfile.gettempdir())
     for staging in sorted(root.glob(_STAGING_GLOB.format(name=experiment_dir.name)), reverse=True):
-        # The same name may have staged another experiment: the state names this directory.
-        if _all_whole(staging, names) and str(experiment_dir) in (staging / names[0]).read_text():
+        # The same name may have staged another experiment; the session's time stamp is in the file
+        # names, and the trial folders staged beside them must be this experiment's.
+        trial_dirs = [path.name for path in staging.iterdir() if path.is_dir()]
+        ours = all((experiment_dir / name).is_dir() for name in trial_dirs)
+        if ours and _all_whole(staging, names):
             for name in names:
                 if (staging / name).is_file():
                     copy = experiment_dir / f".{name}.repair"

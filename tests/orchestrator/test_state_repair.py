@@ -12,7 +12,7 @@ SESSION = "2026-11-28_07-49-56"
 
 def _experiment(tmp_path, truncated: bool):
     experiment_dir = tmp_path / "results" / "crash"
-    experiment_dir.mkdir(parents=True)
+    (experiment_dir / "train_a_1").mkdir(parents=True)
     older = {"trial_data": [], "where": str(experiment_dir), "session": "older"}
     (experiment_dir / "experiment_state-2026-11-28_07-49-39.json").write_text(json.dumps(older))
     whole = json.dumps({"trial_data": [1, 2, 3], "where": str(experiment_dir)})
@@ -21,9 +21,9 @@ def _experiment(tmp_path, truncated: bool):
     return experiment_dir, whole
 
 
-def _staging(tmp_path, name: str, text: str):
+def _staging(tmp_path, name: str, text: str, trial_dir: str = "train_a_1"):
     staging = tmp_path / "tmp" / "ray" / "session_x" / "artifacts" / "t" / name / "driver_artifacts"
-    staging.mkdir(parents=True)
+    (staging / trial_dir).mkdir(parents=True)
     (staging / f"experiment_state-{SESSION}.json").write_text(text)
     (staging / f"searcher-state-{SESSION}.pkl").write_bytes(pickle.dumps({"rng": 2}))
     return staging
@@ -46,7 +46,7 @@ def test_truncated_state_is_taken_from_the_killed_drivers_staging_copy(tmp_path)
 
 def test_without_a_whole_copy_the_session_is_set_aside_and_the_one_before_is_used(tmp_path):
     experiment_dir, _ = _experiment(tmp_path, truncated=True)
-    _staging(tmp_path, "crash", json.dumps({"where": "/another/experiment/crash"}))  # same name, other run
+    _staging(tmp_path, "crash", json.dumps({"where": "other"}), trial_dir="train_z_1")  # same name, other run
     assert repair_state_after_kill(experiment_dir, temp_dir=str(tmp_path / "tmp")) == "set aside"
     assert sorted(path.name for path in experiment_dir.glob("experiment_state-*.json")) == [
         "experiment_state-2026-11-28_07-49-39.json"
