@@ -33,7 +33,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import tests.test_import_graph as import_graph
 
