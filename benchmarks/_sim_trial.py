@@ -49,6 +49,7 @@ class SimulatedTrial:
         "worker",
         "pending_outcome",
         "pending_increment",
+        "fixed_fidelity",
     )
 
     is_saving = False  # the simulator checkpoints instantly, so a trial is never mid-save
@@ -70,6 +71,7 @@ class SimulatedTrial:
         self.worker: int | None = None
         self.pending_outcome: dict[str, float] | BaseException | None = None
         self.pending_increment = 0.0
+        self.fixed_fidelity: float | None = None  # set when the suggestion named its fidelity
 
     def is_finished(self) -> bool:
         """Whether the trial reached a terminal status (``TERMINATED`` or ``ERROR``)."""
@@ -151,7 +153,8 @@ def history_frame(
             "trial_order": order,
             "trial_id": trial.trial_id,
             "candidate_index": math.nan if trial.candidate_index is None else trial.candidate_index,
-            "fidelity": steps[trial.steps_done - 1] if trial.steps_done else None,
+            "fidelity": (trial.fixed_fidelity if trial.fixed_fidelity is not None else steps[trial.steps_done - 1])
+            if trial.steps_done else None,
             "training_iteration": trial.steps_done,
             "cost": trial.cost_so_far,
             "start_time": end_time if trial.start_time is None else trial.start_time,

@@ -1,4 +1,4 @@
-"""Command line of the benchmark harness: ``python -m benchmarks {methods,run,report}``.
+"""Command line of the benchmark harness: ``python -m benchmarks {methods,run,report,speedup}``.
 
 Examples:
     python -m benchmarks methods
@@ -8,8 +8,10 @@ Examples:
         --instance 16 --method random,asha --budget 100 --seeds 3
     python -m benchmarks report --data ../shared/benchmarks --out benchmarks/results --seeds 10 \\
         --seeds-for ax-mobo=2,pool-mobo=4 --jobs 2 --cache .bench-cache
+    python -m benchmarks speedup --benchmark yahpo:iaml_glmnet --data ../shared/benchmarks \\
+        --instance 40981 --method fabolas --baseline gp-bo --seeds 5
 
-``run`` prints a table and, as its last line, one JSON object with the summary.
+``run`` and ``speedup`` print a table and, as their last line, one JSON object with the summary.
 """
 
 from __future__ import annotations
@@ -85,6 +87,19 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", metavar="CSV", help="write every trial of every run (with method and seed columns)")
     _add_override_flags(run)
 
+    study = commands.add_parser("schedulers", help="compare early-stopping schedulers (hypervolume vs. cost)")
+    study.add_argument("--data", metavar="DIR", help="folder holding nmthpo/ and yahpo/ (required)")
+    study.add_argument("--out", default="benchmarks/results/schedulers", help="output folder")
+    study.add_argument("--seeds", type=int, default=5, help="runs per method, seeds 0..N-1")
+    study.add_argument("--budget", type=int, default=300, help="trials per run of the early-stopping methods")
+    study.add_argument("--baseline-budget", type=int, default=100, help="trials of random search without stopping")
+    study.add_argument("--methods", help="methods (default: random,asha,mo-asha,mo-asha-promotion,mo-hyperband,mo-bohb)")
+    study.add_argument("--lcbench-instances", help="lcbench dataset ids (default: the dev instances; 'none' for none)")
+    study.add_argument("--nmt-pairs", help="NMT pairs (default en-ja,ja-en,ru-en,zh-en; 'none' for none)")
+    study.add_argument("--workers", type=int, default=4, help="simulated concurrent trials")
+    study.add_argument("--jobs", type=int, default=1, help="runs executed at once, one process each")
+    study.add_argument("--cache", metavar="DIR", help="keep finished runs in DIR and reuse them")
+
     report = commands.add_parser("report", help="regenerate the markdown report and plots")
     report.add_argument("--data", metavar="DIR", help="folder holding nmthpo/ and yahpo/ (required)")
     report.add_argument("--out", default="benchmarks/results", help="output folder (default benchmarks/results)")
@@ -98,6 +113,20 @@ def _build_parser() -> argparse.ArgumentParser:
     report.add_argument("--nmt-instances", help="language pairs (default: every pair in --data)")
     report.add_argument("--yahpo-scenarios", help="scenarios (default: every one in DEV_INSTANCES.json)")
     _add_override_flags(report)
+
+    speedup = commands.add_parser("speedup", help="cost to reach full-fidelity BO's result (benchmarks/speedup.py)")
+    speedup.add_argument("--benchmark", required=True, help="'yahpo:<scenario>' (a blackbox with a fraction fidelity)")
+    speedup.add_argument("--data", metavar="DIR", help="folder holding the benchmark data (required)")
+    speedup.add_argument("--instance", required=True, help="dataset id")
+    speedup.add_argument("--method", "--methods", dest="methods", required=True,
+                         help="NAME[,NAME...]; the JSON's top-level speedup/reached are the first one's")
+    speedup.add_argument("--baseline", default="gp-bo", help="method whose final best value is the target (default gp-bo)")
+    speedup.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
+    speedup.add_argument("--budget", type=int, default=200,
+                         help="most trials of a method; it also stops at the baseline's total cost (default 200)")
+    speedup.add_argument("--baseline-budget", type=int, default=50, help="trials of the baseline (default 50)")
+    speedup.add_argument("--workers", type=int, default=1, help="simulated concurrent trials (default 1)")
+    speedup.add_argument("--out", metavar="DIR", help="write the per-seed table, the traces and the plot here")
     return parser
 
 
@@ -166,6 +195,61 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _speedup(args: argparse.Namespace) -> int:
+    from benchmarks.speedup import plot_speedup, speedup_study, speedup_table
+
+    data_dir = _check_data_dir(args.data)
+    methods = parse_methods(args.methods)
+    parse_methods([args.baseline])
+    blackbox = load_blackbox(args.benchmark, data_dir, args.instance)
+    if getattr(blackbox, "fidelity", None) is None or blackbox.fidelity.kind != "fraction":
+        raise ValueError(
+            f"--benchmark {args.benchmark!r}: its fidelity is {getattr(blackbox, 'fidelity', None)!r}; "
+            "use a benchmark whose fidelity is a training-set fraction (yahpo:rbv2_xgboost, rbv2_rpart, iaml_glmnet)."
+        )
+    table, traces = speedup_study(
+        blackbox, methods, args.baseline, seeds=args.seeds, budget=args.budget,
+        baseline_budget=args.baseline_budget, workers=args.workers, progress=_progress,
+    )
+    summary = speedup_table(table)
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if args.out:
+        out = Path(args.out)
+        stem = f"{blackbox.name.replace(':', '_')}_{blackbox.instance}"
+        out.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out / f"{stem}_speedup.csv", index=False)
+        frames = [t.assign(method=name, seed=seed) for name, runs in traces.items() for seed, t in enumerate(runs)]
+        pd.concat(frames, ignore_index=True).to_csv(out / f"{stem}_traces.csv", index=False)
+        plot_speedup(traces, out / f"{stem}_incumbent_vs_cost.png", title=f"{blackbox.name} {blackbox.instance}")
+    first = summary[methods[0]]
+    print(json.dumps(json_ready({
+        "speedup": first["speedup"], "reached": first["reached"], "method": methods[0], "baseline": args.baseline,
+        "benchmark": args.benchmark, "instance": args.instance, "seeds": args.seeds,
+        "speedups": first["speedups"], "methods": summary,
+    }), allow_nan=False))
+    return 0
+
+
+def _schedulers(args: argparse.Namespace) -> int:
+    from benchmarks.scheduler_study import DEFAULT_METHODS, NMT_DEV_PAIRS, run_study
+
+    data_dir = _check_data_dir(args.data)
+    split = lambda text: None if text is None else [p.strip() for p in text.split(",") if p.strip()]  # noqa: E731
+    methods = parse_methods(args.methods) if args.methods else list(DEFAULT_METHODS)
+    pairs, lcbench = split(args.nmt_pairs), split(args.lcbench_instances)
+    paths = run_study(
+        data_dir, args.out, seeds=args.seeds, budget=args.budget, baseline_budget=args.baseline_budget,
+        workers=args.workers, methods=methods,
+        lcbench_instances=None if lcbench is None else [i for i in lcbench if i != "none"],
+        nmt_pairs=NMT_DEV_PAIRS if pairs is None else [p for p in pairs if p != "none"],
+        jobs=args.jobs, cache=args.cache, progress=_progress,
+        command=" ".join(["python -m benchmarks", *args.argv]),
+    )
+    print(paths["readme"].read_text())
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (2 for a usage error, with the reason on stderr)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -178,6 +262,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name, description in descriptions.items():
                 print(f"{name:<{width}}  {description}")
             return 0
+        if args.command == "speedup":
+            return _speedup(args)
+        if args.command == "schedulers":
+            return _schedulers(args)
         return _run(args) if args.command == "run" else _report(args)
     except (ValueError, FileNotFoundError, KeyError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error

@@ -43,7 +43,7 @@ _RUN_SOURCES = (
     "benchmarks/runner.py",
     "orchestrator/methods.py",
 )
-_LIBRARIES = ("ray", "ax-platform", "botorch", "hyperopt", "torch", "yahpo-gym")
+_LIBRARIES = ("ray", "ax-platform", "botorch", "hyperopt", "optuna", "torch", "yahpo-gym")
 
 
 @lru_cache(maxsize=1)

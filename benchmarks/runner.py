@@ -42,6 +42,7 @@ __all__ = [
     "run_methods",
     "scheduler_for",
     "scheduler_metric",
+    "scheduler_objectives",
     "search_problem",
 ]
 
@@ -100,7 +101,21 @@ def scheduler_for(blackbox: Any, method: str) -> SchedulerConfig | None:
             f"{blackbox!r} has none. Use a method without a scheduler (e.g. 'random', 'tpe')."
         )
     metric, mode = scheduler_metric(blackbox)
-    return scheduler_config(name, metric=metric, mode=mode, max_t=len(fidelity.steps))
+    return scheduler_config(
+        name, metric=metric, mode=mode, max_t=len(fidelity.steps), objectives=scheduler_objectives(blackbox)
+    )
+
+
+def scheduler_objectives(blackbox: Any) -> Objectives:
+    """What a multi-objective scheduler ranks on: the objectives reported at every fidelity step.
+
+    The blackbox's objectives when it reports them all at intermediate fidelities (surrogates
+    do), else its intermediate metric alone (NMT tables record only dev perplexity per checkpoint).
+    """
+    declared = getattr(blackbox, "intermediate_objectives", None)
+    if callable(declared):
+        return Objectives.from_spec(declared())
+    return Objectives.from_spec(blackbox.objectives)
 
 
 def search_problem(blackbox: Any, *, seed: int | None, workers: int | None, max_t: int | None = None) -> SearchProblem:

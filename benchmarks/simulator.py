@@ -35,6 +35,7 @@ from ray.tune.search import Searcher
 from benchmarks._sim_events import EventQueue
 from benchmarks._sim_pool import CANDIDATE_INDEX_KEY, CandidatePool, resolve_pool_mode
 from benchmarks._sim_trial import SimulatedController, SimulatedTrial, history_frame
+from searchers._fabolas_space import DEFAULT_FIDELITY_KEY
 
 __all__ = ["CANDIDATE_INDEX_KEY", "SimulatedCluster"]
 
@@ -72,6 +73,11 @@ class SimulatedCluster:
     evaluated candidate in ``candidate_features()`` space; ``"off"`` calls
     ``blackbox.evaluate(config)``; ``"auto"`` picks native, else nearest, else off. In pool mode
     each candidate is evaluated at most once and the run ends when the pool is exhausted.
+
+    A suggestion that names its fidelity, under the blackbox's fidelity name or
+    ``"data_fraction"`` (a multi-fidelity searcher such as ``FabolasSearch``), is evaluated once
+    at that fidelity (clipped into the blackbox's range) and charged its cost there; other
+    suggestions step through ``blackbox.fidelity.steps``.
 
     A trial completes at the first step reaching ``blackbox.full_fidelity(candidate)`` (when the
     blackbox defines it: training that stopped early) or at the last step. Departures from Tune:
@@ -146,6 +152,7 @@ class SimulatedCluster:
             next(iter(objectives.values())) if single else list(objectives.values())
         )
         fidelity = getattr(blackbox, "fidelity", None)
+        self._fidelity = fidelity
         self._fidelity_name = fidelity.name if fidelity is not None else None
         self._steps: list[float | None] = list(fidelity.steps) if fidelity is not None else [None]
         if not self._steps:
@@ -274,7 +281,8 @@ class SimulatedCluster:
             candidate_index = self._pool.take(self._pick_candidate(config))
             config = dict(self._pool.configs[candidate_index])
         trial = SimulatedTrial(trial_id, config, candidate_index)
-        trial.num_steps = self._num_steps(candidate_index)
+        trial.fixed_fidelity = self._suggested_fidelity(config)
+        trial.num_steps = 1 if trial.fixed_fidelity is not None else self._num_steps(candidate_index)
         self._trials.append(trial)
         self._live_trials.add(trial)
         self._pending.append(trial)
@@ -291,6 +299,21 @@ class SimulatedCluster:
             return self._pool.check_native(config.pop(CANDIDATE_INDEX_KEY), type(self.searcher).__name__)
         config.pop(CANDIDATE_INDEX_KEY, None)
         return self._pool.nearest(self.blackbox.features_of(config))
+
+    def _suggested_fidelity(self, config: dict[str, Any]) -> float | None:
+        """The fidelity a suggestion names (one evaluation there), or ``None`` to step through the steps."""
+        if self._fidelity is None:
+            return None
+        for key in (self._fidelity_name, DEFAULT_FIDELITY_KEY):
+            if key in config:
+                value = float(config[key])
+                if not math.isfinite(value):
+                    raise ValueError(f"{type(self.searcher).__name__}.suggest set {key}={config[key]!r}; use a finite fidelity.")
+                return self._fidelity.clip(value)
+        return None
+
+    def _fidelity_of(self, trial: SimulatedTrial, step: int) -> float | None:
+        return trial.fixed_fidelity if trial.fixed_fidelity is not None else self._steps[step]
 
     def _num_steps(self, candidate_index: int | None) -> int:
         """Steps up to the blackbox's ``full_fidelity``: training that stopped early ends there."""
@@ -316,7 +339,7 @@ class SimulatedCluster:
         self._queue_next_step(trial)
 
     def _queue_next_step(self, trial: SimulatedTrial) -> None:
-        fidelity = self._steps[trial.steps_done]
+        fidelity = self._fidelity_of(trial, trial.steps_done)
         delay = 0.0
         try:
             if trial.candidate_index is not None:
@@ -369,7 +392,7 @@ class SimulatedCluster:
             self._queue_next_step(trial)
 
     def _make_result(self, trial: SimulatedTrial, metrics: dict, done: bool) -> dict[str, Any]:
-        fidelity = self._steps[trial.steps_done - 1]
+        fidelity = self._fidelity_of(trial, trial.steps_done - 1)
         result = dict(metrics)
         if self._fidelity_name is not None:
             result.setdefault(self._fidelity_name, fidelity)

@@ -8,7 +8,7 @@ the demo needs no download, and an 8-epoch trial takes a second or two on one CP
 Example:
     >>> experiment = demo_experiment(num_trials=20)
     >>> experiment.method, experiment.scheduler.type, experiment.budget.num_trials
-    ('ax-mobo', 'asha', 20)
+    ('ax-mobo', 'mo-asha', 20)
     >>> from orchestrator.run import run
     >>> result = run(experiment)  # starts Ray, a few minutes on 2 CPUs  # doctest: +SKIP
     >>> print(result.pareto)  # doctest: +SKIP
@@ -180,10 +180,11 @@ def train_digits(config: Mapping[str, Any]) -> None:
 
 
 def _demo_scheduler(method: str, epochs: int) -> SchedulerSpec:
-    """ASHA judging trials at epochs 2 and 6 (as in examples/digits.yaml), or the method's own scheduler."""
+    """Multi-objective ASHA judging trials at epochs 2 and 6 on all three objectives (as in
+    examples/digits.yaml), or the method's own scheduler."""
     if get_method(method).scheduler is not None:
-        return SchedulerSpec(metric="val_accuracy", max_t=epochs)
-    return SchedulerSpec("asha", metric="val_accuracy", max_t=epochs, grace_period=min(2, epochs), reduction_factor=3)
+        return SchedulerSpec(max_t=epochs)
+    return SchedulerSpec("mo-asha", max_t=epochs, grace_period=min(2, epochs), reduction_factor=3)
 
 
 def demo_experiment(
@@ -195,12 +196,13 @@ def demo_experiment(
     method: str = "ax-mobo",
 ) -> Experiment:
     """The experiment of ``examples/digits.yaml``: maximise ``val_accuracy`` while minimising
-    ``latency_us`` and ``num_params`` of :func:`train_digits`, with ASHA stopping weak trials.
+    ``latency_us`` and ``num_params`` of :func:`train_digits`, with multi-objective ASHA stopping
+    trials outside the top third by Pareto rank at epochs 2 and 6.
 
     Args:
         num_trials: Trials to run in total.
         max_concurrent: Trials running at once (one CPU each).
-        epochs: Epochs per trial, also ASHA's ``max_t``.
+        epochs: Epochs per trial (the resource), also the scheduler's ``max_t``.
         storage_path: Where Ray Tune writes the experiment directory.
         seed: Seed of the search method.
         method: Search method name (see ``orchestrator.methods.method_names()``).

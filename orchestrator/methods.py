@@ -15,8 +15,8 @@ Example:
     >>> problem = SearchProblem({"x": tune.uniform(0, 1)}, Objectives.from_spec({"acc": "max", "ms": "min"}), seed=0)
     >>> type(build_searcher("random", problem)).__name__
     'RandomSearch'
-    >>> get_method("asha").scheduler
-    'asha'
+    >>> get_method("mo-asha").scheduler
+    'mo-asha'
 """
 
 from __future__ import annotations
@@ -185,13 +185,55 @@ register_method(Method(
     "(method_options.candidates: list of configs or a CSV path): PoolMultiObjectiveSearch",
     _build_pool,
 ))
-for _scheduler in ("asha", "hyperband"):
+for _scheduler in ("mo-asha", "mo-asha-promotion", "mo-hyperband", "asha", "hyperband", "median"):
     register_method(Method(
         _scheduler,
-        f"Random search with the {_scheduler!r} scheduler on one metric: {describe_schedulers()[_scheduler]}",
+        f"Random search with the {_scheduler!r} scheduler: {describe_schedulers()[_scheduler]}",
         _build_random,
         scheduler=_scheduler,
     ))
+
+
+def _build_multi_fidelity_tpe(problem: SearchProblem, **options: Any) -> Any:
+    from searchers.multi_fidelity_tpe import MultiFidelityTPESearch
+
+    return MultiFidelityTPESearch(
+        problem.space, problem.objectives, seed=problem.seed, max_concurrent=problem.max_concurrent,
+        time_attr=problem.time_attr, **options,
+    )
+
+
+register_method(Method(
+    "mo-bohb",
+    "Model-based multi-objective promotion, BOHB-like: Optuna's multi-objective TPE fitted on the "
+    "highest rung with enough results (early-stopped trials included), with the 'mo-asha' scheduler: "
+    "MultiFidelityTPESearch",
+    _build_multi_fidelity_tpe,
+    scheduler="mo-asha",
+))
+
+
+def _build_fabolas(problem: SearchProblem, **options: Any) -> Any:
+    from searchers.fabolas import FabolasSearch
+
+    return FabolasSearch(
+        problem.space, problem.objectives, seed=problem.seed, max_concurrent=problem.max_concurrent, **options
+    )
+
+
+register_method(Method(
+    "fabolas",
+    "Fabolas: cost-aware multi-fidelity GP BO over the config and the training-set fraction "
+    "(config key data_fraction; one objective): FabolasSearch",
+    _build_fabolas,
+))
+register_method(Method(
+    "gp-bo",
+    "Full-fidelity GP BO (max-value entropy search, every trial at data_fraction=1; one objective): "
+    "FabolasSearch(min_fidelity=1)",
+    _build_fabolas,
+    defaults={"min_fidelity": 1.0},
+))
 
 
 def method_names() -> list[str]:

@@ -10,9 +10,12 @@ under a traceback. In order, cheapest first:
 - the experiment directory ``storage_path/name``: an earlier run there is continued only with
   ``resume``, replaced only with ``fresh``, and a resumed spec must ask for what the run
   started with (:func:`check_resume_matches`);
+- ``cluster.address`` (else ``RAY_ADDRESS``): something answers there, within seconds;
 - ``resources``: against this machine, as a local ``ray.init()`` would see it, or against the
-  cluster when Ray is already connected. With ``RAY_ADDRESS`` set and no connection yet, the
-  cluster is known only once ``run`` connects, and :func:`check_resources` runs again then;
+  nodes of the cluster when Ray is already connected (each bundle of a trial must fit on one
+  node). With ``cluster.address`` or ``RAY_ADDRESS`` set and no connection yet, the cluster is
+  known only once ``run`` connects, and :func:`check_cluster` runs then (resources, and
+  ``storage_path`` reachable from every machine); ``cluster.autoscaling`` skips the comparison;
 - ``trainable``: a class must be a ``ray.tune.Trainable``;
 - ``scheduler``: built (no Ray session needed), and synchronous HyperBand must fit
   ``budget.max_concurrent``;
@@ -51,11 +54,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from cluster.connect import ClusterError, check_address_answers, check_storage_shared, cluster_address, is_remote_uri
 from cluster.resources import (
+    InsufficientResourcesError,
     ResourcesError,
-    TrialResources,
-    check_cluster_can_place,
     check_machine_can_place,
+    check_nodes_can_place,
+    node_resources,
 )
 from orchestrator._validation import SpecError, suggest
 from orchestrator.spec import SPEC_FILENAME, Experiment, load_experiment
@@ -63,16 +68,25 @@ from orchestrator.spec import SPEC_FILENAME, Experiment, load_experiment
 __all__ = [
     "RESUMABLE_CHANGES",
     "check_before_ray",
+    "check_cluster",
     "check_resources",
     "check_resume_matches",
     "holds_run",
     "resources_error",
 ]
 
-RESUMABLE_CHANGES = ("storage_path", "budget.trial_timeout_s")
+RESUMABLE_CHANGES = (
+    "storage_path",
+    "budget.trial_timeout_s",
+    "cluster.address",
+    "cluster.autoscaling",
+    "cluster.shared_storage",
+)
 """Fields a resumed run may change. ``storage_path`` only locates the run (``./results`` and
 its absolute path are the same run); ``budget.trial_timeout_s`` is enforced by the wrapper
-around the trainable, which a resume builds anew from the current spec. ``Tuner.restore`` keeps
+around the trainable, which a resume builds anew from the current spec; ``cluster.address``,
+``autoscaling`` and ``shared_storage`` say where this session runs and what to check before it
+(a run may resume on another cluster). ``Tuner.restore`` keeps
 everything else as the run started: ``num_samples`` (``budget.num_trials``), the concurrency
 limit, the time budget, the searcher with its state, the scheduler, and the resources of the
 trials it restores, so a change there would apply to part of the run or to none of it."""
@@ -101,6 +115,7 @@ def check_before_ray(experiment: Experiment, *, resume: bool, fresh: bool) -> No
         )
     _check_storage(experiment)
     _check_earlier_run(experiment, resume=resume, fresh=fresh)
+    _check_address(experiment)
     check_resources(experiment)
     _check_trainable_class(experiment)
     _check_scheduler(experiment)
@@ -109,6 +124,13 @@ def check_before_ray(experiment: Experiment, *, resume: bool, fresh: bool) -> No
 
 # ----------------------------------------------------------------- files
 def _check_storage(experiment: Experiment) -> None:
+    if is_remote_uri(experiment.storage_path):
+        raise SpecError(
+            f"got {experiment.storage_path!r}; the orchestrator keeps its tables, plots and trial records "
+            "in a directory, so give a path: on a cluster of several machines, mount the bucket on every "
+            "node (s3fs, gcsfuse) or use NFS, and set cluster.shared_storage: true.",
+            "storage_path",
+        )
     target = experiment.storage_dir / experiment.name
     nearest = next(path for path in (target, *target.parents) if path.exists())
     if not nearest.is_dir():
@@ -202,37 +224,73 @@ def _leaves(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return leaves
 
 
-# ----------------------------------------------------------------- machine
+# ----------------------------------------------------------------- machine and cluster
+def _check_address(experiment: Experiment) -> None:
+    """Something answers at the cluster's address (``cluster.address``, else ``RAY_ADDRESS``)."""
+    ray = sys.modules.get("ray")
+    address = cluster_address(experiment.cluster.address)
+    if address is None or (ray is not None and ray.is_initialized()):
+        return
+    try:
+        check_address_answers(address)
+    except ClusterError as error:
+        field = "cluster.address" if experiment.cluster.address else "RAY_ADDRESS"
+        raise SpecError(error.message, field) from None
+
+
 def check_resources(experiment: Experiment) -> None:
     """Raise unless one trial's ``resources`` fit where the trials will run.
 
-    With Ray connected: the cluster (``ray.cluster_resources()``). Without, and without
-    ``RAY_ADDRESS``: this machine, as the local ``ray.init()`` of ``run`` will see it. With
-    ``RAY_ADDRESS`` and no connection yet: nothing to compare with, so call this again once
-    connected.
+    With Ray connected: the cluster's nodes (``ray.nodes()``), each bundle of a trial on one
+    node, unless ``cluster.autoscaling`` says nodes come on demand. Without a connection and
+    without an address (``cluster.address``, ``RAY_ADDRESS``): this machine, as the local
+    ``ray.init()`` of ``run`` will see it. With an address and no connection yet: nothing to
+    compare with, so :func:`check_cluster` checks once connected.
 
     Raises:
-        SpecError: for ``resources.cpu`` or ``resources.gpu``, with what is there and the fix.
+        SpecError: for ``resources.cpu``, ``resources.gpu`` or ``resources.bundles[i]...``, with
+            what is there and the fix.
     """
-    request = TrialResources(cpu=experiment.resources.cpu, gpu=experiment.resources.gpu)
+    request = experiment.resources.trial_resources()
     ray = sys.modules.get("ray")  # not imported: no session to ask
     try:
         if ray is not None and ray.is_initialized():
-            check_cluster_can_place(request)
-        elif not os.environ.get("RAY_ADDRESS"):
+            if not experiment.cluster.autoscaling:
+                check_nodes_can_place(request, node_resources())
+        elif cluster_address(experiment.cluster.address) in (None, "local"):
             check_machine_can_place(request)
+    except InsufficientResourcesError as error:
+        if ray is not None and ray.is_initialized():
+            raise resources_error(error, " If an autoscaler adds such nodes, set cluster.autoscaling: true.") from None
+        raise resources_error(error) from None
     except ResourcesError as error:
         raise resources_error(error) from None
 
 
-def resources_error(error: ResourcesError) -> SpecError:
-    """A :mod:`cluster.resources` error as the spec's: its field under ``resources``.
+def check_cluster(experiment: Experiment) -> None:
+    """Check the connected Ray cluster: :func:`check_resources`, and ``storage_path`` reachable.
+
+    A local ``storage_path`` on a cluster of several machines is refused unless
+    ``cluster.shared_storage`` declares it mounted on every node.
+
+    Raises:
+        SpecError: for ``resources.*`` or ``storage_path``.
+    """
+    check_resources(experiment)
+    try:
+        check_storage_shared(experiment.storage_path, node_resources(), shared=experiment.cluster.shared_storage)
+    except ClusterError as error:
+        raise SpecError(error.message, error.field) from None
+
+
+def resources_error(error: ResourcesError, more: str = "") -> SpecError:
+    """A :mod:`cluster.resources` error as the spec's: its field under ``resources``, ``more`` added.
 
     Example:
         >>> str(resources_error(ResourcesError("got 3 per trial, but ...; lower it.", "cpu")))
         'resources.cpu: got 3 per trial, but ...; lower it.'
     """
-    return SpecError(error.message, f"resources.{error.field}" if error.field else "resources")
+    return SpecError(error.message + more, f"resources.{error.field}" if error.field else "resources")
 
 
 # ----------------------------------------------------------------- Tune and the searchers

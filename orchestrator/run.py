@@ -1,7 +1,8 @@
 """Run an :class:`~orchestrator.spec.Experiment` on Ray Tune and collect its Pareto front.
 
-``run`` connects to the Ray cluster named by ``RAY_ADDRESS`` (as ``ray submit`` and KubeRay jobs
-set it) or starts a local one with ``ray.init()``, builds the searcher from the method catalogue,
+``run`` connects to the Ray cluster named by ``cluster.address`` or ``RAY_ADDRESS`` (as KubeRay
+jobs set it) or starts a new local one (:func:`cluster.connect.connect`), checks that the trials
+fit on its nodes, builds the searcher from the method catalogue,
 the scheduler from the spec, and a plain ``tune.Tuner``; afterwards it writes ``results.csv``,
 ``pareto_front.csv`` and the plots into the experiment directory. ``run(..., resume=True)``
 continues an interrupted experiment from that directory with ``Tuner.restore``.
@@ -26,7 +27,7 @@ import pandas as pd
 from orchestrator.export import checkpoint_config, export_pareto
 from orchestrator.methods import build_searcher, get_method
 from orchestrator.results import default_reference_point, finished_mask, pareto_front, save_results
-from orchestrator.spec import SPEC_FILENAME, Experiment, load_experiment, save_experiment
+from orchestrator.spec import SPEC_FILENAME, Experiment, SpecError, load_experiment, save_experiment
 from orchestrator.trials import (
     ELIGIBLE_STATUSES,
     TrialEndingRecorder,
@@ -39,6 +40,11 @@ from orchestrator.trials import (
 )
 
 logger = logging.getLogger(__name__)
+
+FAILED_TRIALS_DIRNAME = ".raised"
+"""Folder of the experiment directory where trials record the exception they raised, so that a
+retry for a lost node does not train a trial that failed on its own
+(:func:`cluster.fault_tolerance.retry_only_lost_trials`)."""
 
 # Tune's own settings for this run, applied while it runs (a value the user exported wins):
 TUNE_ENVIRONMENT = {
@@ -85,23 +91,21 @@ def run(experiment: Experiment, *, resume: bool = False, fresh: bool = False) ->
         >>> result = run(demo_experiment(num_trials=6))  # doctest: +SKIP
         >>> result.pareto[["val_accuracy", "latency_us", "num_params"]]  # doctest: +SKIP
     """
-    import ray
     from ray import tune
 
-    from cluster.resources import TrialResources
-    from orchestrator.preflight import check_before_ray, check_resources
+    from cluster.connect import ClusterError, connect
+    from orchestrator.preflight import check_before_ray, check_cluster
 
     check_before_ray(experiment, resume=resume, fresh=fresh)
-    if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=True)
-    resources = TrialResources(cpu=experiment.resources.cpu, gpu=experiment.resources.gpu)
-    check_resources(experiment)  # the cluster RAY_ADDRESS names is only known once connected
+    try:
+        connect(experiment.cluster.address, include_dashboard=False, log_to_driver=True)
+    except ClusterError as error:
+        raise SpecError(error.message, f"cluster.{error.field}") from None
+    check_cluster(experiment)  # the cluster an address names is only known once connected
 
     storage_dir = experiment.storage_dir
     experiment_dir = storage_dir / experiment.name
-    # The time limit wraps the function itself; with_resources goes outside it.
-    timed = with_trial_timeout(experiment.resolve_trainable(), experiment.budget.trial_timeout_s)
-    trainable = tune.with_resources(timed, resources.to_tune())
+    trainable = _wrapped_trainable(experiment, experiment_dir)
     if fresh and experiment_dir.exists():
         aside = experiment_dir.with_name(f"{experiment.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
         experiment_dir.rename(aside)
@@ -127,6 +131,27 @@ def run(experiment: Experiment, *, resume: bool = False, fresh: bool = False) ->
         grid = tuner.fit()
     frame = results_frame(grid, experiment, read_trial_endings(experiment_dir), read_trial_starts(experiment_dir))
     return _finish(experiment, frame, experiment_dir)
+
+
+def _wrapped_trainable(experiment: Experiment, experiment_dir: Path) -> Any:
+    """The spec's trainable with its time limit, retries only for lost trials, and resources.
+
+    The time limit wraps the function itself; the retry guard goes around it, so a trial that
+    timed out or raised is not trained again by ``cluster.max_failures``
+    (:class:`cluster.fault_tolerance.StopRetryingRaisedTrials` ends it; should Tune retry it
+    first, the retry re-raises at once); ``with_resources`` goes outside both. A class
+    trainable is retried by Tune after any failure.
+    """
+    import inspect
+
+    from ray import tune
+
+    from cluster.fault_tolerance import retry_only_lost_trials
+
+    trainable = with_trial_timeout(experiment.resolve_trainable(), experiment.budget.trial_timeout_s)
+    if experiment.cluster.max_failures != 0 and not inspect.isclass(trainable):
+        trainable = retry_only_lost_trials(trainable, experiment_dir / FAILED_TRIALS_DIRNAME)
+    return tune.with_resources(trainable, experiment.resources.trial_resources().to_tune())
 
 
 def report(experiment_dir: str | Path) -> ExperimentResult:
@@ -158,6 +183,8 @@ def report(experiment_dir: str | Path) -> ExperimentResult:
 def _build_tuner(experiment: Experiment, trainable: Any, storage_dir: Path) -> Any:
     from ray import tune
 
+    from cluster.fault_tolerance import StopRetryingRaisedTrials
+
     if (experiment.thresholds or experiment.constraints) and not get_method(experiment.method).searches_feasible:
         logger.warning(
             "Method %r ignores thresholds and constraints while searching; they are still applied "
@@ -175,9 +202,14 @@ def _build_tuner(experiment: Experiment, trainable: Any, storage_dir: Path) -> A
     run_config = tune.RunConfig(
         name=experiment.name,
         storage_path=str(storage_dir),
-        failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+        # A trial whose node or worker died restarts from its last checkpoint (_wrapped_trainable
+        # keeps trials whose own code raised from being retried).
+        failure_config=tune.FailureConfig(max_failures=experiment.cluster.max_failures, fail_fast=False),
         checkpoint_config=checkpoint_config(),
-        callbacks=[TrialEndingRecorder(storage_dir / experiment.name)],
+        callbacks=[
+            TrialEndingRecorder(storage_dir / experiment.name),
+            StopRetryingRaisedTrials(storage_dir / experiment.name / FAILED_TRIALS_DIRNAME),
+        ],
         verbose=1,
     )
     return tune.Tuner(trainable, tune_config=tune_config, run_config=run_config)

@@ -43,6 +43,7 @@ from multiobjective.objectives import Objectives
 from orchestrator.search_space import check_parameter, is_tunable, parameter_to_dict, to_tune_domain
 from orchestrator.spec_components import (
     Budget,
+    ClusterSpec,
     Constraint,
     Objective,
     Resources,
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Budget",
+    "ClusterSpec",
     "Constraint",
     "Experiment",
     "Objective",
@@ -142,6 +144,7 @@ class Experiment:
     scheduler: SchedulerSpec | None = None
     budget: Budget = field(default_factory=Budget)
     resources: Resources = field(default_factory=Resources)
+    cluster: ClusterSpec = field(default_factory=ClusterSpec)
     storage_path: str = "./results"
     seed: int | None = 0
     config: dict[str, Any] = field(default_factory=dict)
@@ -169,6 +172,7 @@ class Experiment:
         self.scheduler = self._checked_scheduler(self.scheduler)
         self.budget = coerce_component(Budget, self.budget, "budget")
         self.resources = coerce_component(Resources, self.resources, "resources")
+        self.cluster = coerce_component(ClusterSpec, self.cluster, "cluster")
         if isinstance(self.storage_path, os.PathLike):
             self.storage_path = os.fspath(self.storage_path)
         self.storage_path = check_name(self.storage_path, "storage_path")
@@ -302,6 +306,11 @@ class Experiment:
             raise self._unknown_objective(
                 metric, "scheduler.metric", "The scheduler stops trials on one objective."
             )
+        for name in scheduler.objective_thresholds or {}:
+            if name not in self.metric_names:
+                raise self._unknown_objective(
+                    name, "scheduler.objective_thresholds", "The scheduler stops trials past bounds on objectives."
+                )
         objective_mode = Objectives.from_spec(self.objectives)[metric]
         if scheduler.mode is not None and scheduler.mode != objective_mode:
             raise SpecError(
@@ -320,7 +329,7 @@ class Experiment:
     def scheduler_config(self) -> SchedulerConfig | None:
         """The early-stopping scheduler of this experiment, resolved through the catalogues.
 
-        The method's own scheduler (``asha``, ``hyperband``) or ``scheduler.type``, with the
+        The method's own scheduler (``mo-asha``, ``asha``, ...) or ``scheduler.type``, with the
         catalogue's defaults overridden by the options set in ``scheduler``; ``None`` when trials
         run to the end. The benchmarks resolve a method's scheduler the same way.
 
@@ -346,7 +355,8 @@ class Experiment:
             )
         try:
             return scheduler_config(
-                name, metric=spec.metric, mode=spec.mode, max_t=spec.max_t, time_attr=spec.time_attr, **spec.options
+                name, metric=spec.metric, mode=spec.mode, max_t=spec.max_t, time_attr=spec.time_attr,
+                objectives=Objectives.from_spec(self.objectives), **spec.options,
             )
         except ValueError as error:
             raise SpecError(str(error), "scheduler") from None
@@ -450,6 +460,7 @@ class Experiment:
             "scheduler": dataclasses.asdict(self.scheduler) if self.scheduler else None,
             "budget": dataclasses.asdict(self.budget),
             "resources": dataclasses.asdict(self.resources),
+            "cluster": dataclasses.asdict(self.cluster),
             "storage_path": self.storage_path,
             "seed": self.seed,
             "config": dict(self.config),

@@ -30,6 +30,7 @@ from orchestrator._validation import (
 
 __all__ = [
     "Budget",
+    "ClusterSpec",
     "Constraint",
     "Objective",
     "Resources",
@@ -116,31 +117,84 @@ class Resources:
     """Resources one trial reserves; Ray runs ``cluster / per-trial`` trials at once at most.
 
     The request follows :class:`cluster.resources.TrialResources`: numbers >= 0, not both 0,
-    and a ``gpu`` above 1 whole.
+    and a ``gpu`` above 1 whole; ``gpu: 0.25`` packs four trials on each GPU. ``bundles``
+    (optional) reserves more for the Ray tasks or actors a trial starts itself, one
+    ``{cpu, gpu}`` mapping each, placed with the trial's own ``cpu``/``gpu`` as one placement
+    group.
 
     Example:
         >>> Resources(cpu=1, gpu=0.5).gpu
         0.5
+        >>> Resources(cpu=1, bundles=[{"gpu": 1}, {"gpu": 1}]).bundles
+        [{'cpu': 1, 'gpu': 1}, {'cpu': 1, 'gpu': 1}]
     """
 
     cpu: float = 1
     gpu: float = 0
+    bundles: list[dict[str, float]] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cpu", check_number(self.cpu, "cpu"))
         object.__setattr__(self, "gpu", check_number(self.gpu, "gpu"))
         try:
-            TrialResources(cpu=self.cpu, gpu=self.gpu)
+            request = self.trial_resources()
         except ResourcesError as error:
             raise SpecError(error.message, error.field) from None
+        if self.bundles is not None:  # kept as plain data, so the spec saves as YAML
+            bundles = [{"cpu": part.cpu, "gpu": part.gpu} for part in request.bundles]
+            object.__setattr__(self, "bundles", bundles or None)
+
+    def trial_resources(self) -> TrialResources:
+        """The request as :mod:`cluster.resources` checks it and Tune takes it (``to_tune()``)."""
+        return TrialResources(cpu=self.cpu, gpu=self.gpu, bundles=self.bundles)
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """Where trials run and how a lost node is survived.
+
+    ``address`` names the Ray cluster (``host:6379``, ``ray://host:10001``, ``auto``); left
+    out, ``RAY_ADDRESS`` decides (``ray submit`` and KubeRay set it), else Ray starts on this
+    machine. ``autoscaling: true`` says an autoscaler adds nodes on demand, so a trial larger
+    than today's nodes is not an error. ``shared_storage: true`` declares ``storage_path`` a
+    mount every node has (NFS, s3fs, gcsfuse); without it a local path on a cluster of several
+    machines is refused. A trial whose node or worker dies restarts from its last checkpoint up
+    to ``max_failures`` times (a trial whose own code raises is not retried).
+
+    Example:
+        >>> ClusterSpec(address="10.0.0.5:6379").max_failures
+        3
+    """
+
+    address: str | None = None
+    autoscaling: bool = False
+    shared_storage: bool = False
+    max_failures: int = 3
+
+    def __post_init__(self) -> None:
+        if self.address is not None:
+            object.__setattr__(self, "address", check_name(self.address, "address"))
+        for name in ("autoscaling", "shared_storage"):
+            if not isinstance(getattr(self, name), bool):
+                raise SpecError(f"got {getattr(self, name)!r}; use true or false.", name)
+        if isinstance(self.max_failures, bool) or not isinstance(self.max_failures, int) or self.max_failures < -1:
+            raise SpecError(
+                f"got {self.max_failures!r}; use an integer >= 0 (retries of a trial whose node died), "
+                "or -1 to retry without limit.",
+                "max_failures",
+            )
 
 
 @dataclass(frozen=True)
 class SchedulerSpec:
     """An early-stopping scheduler; ``metric``/``mode`` default to the experiment's first objective.
 
-    ``type`` names a scheduler of :mod:`schedulers.catalogue` (``asha``, ``hyperband``,
-    ``none``); left out, it is the method's own scheduler, else ``asha``. Options left out
+    ``type`` names a scheduler of :mod:`schedulers.catalogue` (``mo-asha``, ``mo-asha-promotion``,
+    ``mo-hyperband``, ``asha``, ``hyperband``, ``median``, ``fifo``, ``none``); left out, it is the
+    method's own scheduler, else ``mo-asha``. The ``mo-`` schedulers rank trials on every
+    objective (``metric`` does not apply to them); ``objective_thresholds`` (``mo-`` only) stop a
+    trial as soon as it reports a value past the bound: give bounds training cannot recover
+    from, such as latency or size. Options left out
     (``None``) take the catalogue's defaults (``orchestrator methods`` lists them); options
     given override them, and one the scheduler does not take is an error. ASHA stops a trial at
     rung ``grace_period * reduction_factor**k`` (in ``time_attr`` units) when it is outside the
@@ -159,6 +213,7 @@ class SchedulerSpec:
     grace_period: int | None = None
     reduction_factor: float | None = None
     time_attr: str = "training_iteration"
+    objective_thresholds: Mapping[str, float] | None = None
 
     def __post_init__(self) -> None:
         from schedulers.catalogue import scheduler_names
@@ -190,11 +245,22 @@ class SchedulerSpec:
             factor = check_number(self.reduction_factor, "reduction_factor", above=1)
             object.__setattr__(self, "reduction_factor", factor)
         object.__setattr__(self, "time_attr", check_name(self.time_attr, "time_attr"))
+        if self.objective_thresholds is not None:
+            if not isinstance(self.objective_thresholds, Mapping):
+                raise SpecError(
+                    f"got {self.objective_thresholds!r}; use a mapping such as {{latency_ms: 5.0}}.",
+                    "objective_thresholds",
+                )
+            object.__setattr__(self, "objective_thresholds", {
+                check_name(name, "objective_thresholds"): check_number(bound, f"objective_thresholds.{name}")
+                for name, bound in self.objective_thresholds.items()
+            })
 
     @property
     def options(self) -> dict[str, Any]:
         """The scheduler options set in the spec (the others take the catalogue's defaults)."""
-        given = {"grace_period": self.grace_period, "reduction_factor": self.reduction_factor}
+        given = {"grace_period": self.grace_period, "reduction_factor": self.reduction_factor,
+                 "objective_thresholds": self.objective_thresholds}
         return {key: value for key, value in given.items() if value is not None}
 
 

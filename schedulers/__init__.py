@@ -1,9 +1,12 @@
 """Trial schedulers (early termination, pause/resume) for Ray Tune, and their catalogue by name.
 
-Ray's ``ASHAScheduler`` is used as it is. :class:`SynchronousHyperBand` fixes Ray's
-``HyperBandScheduler``, whose first bracket never fills when trials are created one at a time.
-:mod:`schedulers.catalogue` names every scheduler with its defaults, for the experiment spec, the
-method catalogue and the benchmarks alike. Multi-objective promotion lands here later. This
+Ray's schedulers take one metric. :class:`MultiObjectiveASHA` (stopping) and
+:class:`MultiObjectivePromotionASHA` (pause and resume from checkpoints) rank the trials at a
+rung by Pareto dominance; :class:`MultiObjectiveHyperBand` does the same in synchronous
+HyperBand brackets. :class:`SynchronousHyperBand` fixes Ray's ``HyperBandScheduler``, whose first
+bracket never fills when trials are created one at a time. :mod:`schedulers.catalogue` names
+every scheduler with its defaults, for the experiment spec, the method catalogue and the
+benchmarks alike. This
 package never imports ``orchestrator``; names load on first use (PEP 562), so the catalogue is
 read without importing Ray.
 """
@@ -18,6 +21,9 @@ _EXPORTS = {
     "scheduler_config": "schedulers.catalogue",
     "scheduler_names": "schedulers.catalogue",
     "SynchronousHyperBand": "schedulers.hyperband",
+    "MultiObjectiveHyperBand": "schedulers.hyperband",
+    "MultiObjectiveASHA": "schedulers.mo_asha",
+    "MultiObjectivePromotionASHA": "schedulers.mo_asha",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,10 +1,12 @@
 """The catalogue of early-stopping schedulers by name, each with its defaults, written once.
 
-A scheduler is named (``"asha"``, ``"hyperband"``, ``"none"``) in the experiment spec, by a
+A scheduler is named (``"mo-asha"``, ``"asha"``, ``"hyperband"``, ``"none"``, ...) in the experiment spec, by a
 search method that comes with one (the ``asha`` method is random search plus the ``asha``
 scheduler) and by the benchmarks; all three build it here, through :func:`scheduler_config`, so a
 name means one configuration everywhere. The rule for options is the same for every caller: the
 scheduler's defaults below, overridden by each option the caller sets (``None`` means "not set").
+Multi-objective schedulers (``multi_objective=True``) rank on every objective of the
+``objectives`` they are given; the others promote on one ``metric``.
 
 Example:
     >>> config = scheduler_config("asha", metric="acc", mode="max", max_t=27)
@@ -31,7 +33,7 @@ __all__ = [
     "scheduler_names",
 ]
 
-DEFAULT_SCHEDULER = "asha"
+DEFAULT_SCHEDULER = "mo-asha"
 """The scheduler of a spec whose ``scheduler`` section names no ``type`` (and whose method has none)."""
 
 
@@ -40,13 +42,17 @@ class SchedulerType:
     """A named scheduler: how to build it and the default of each option it takes.
 
     ``build(metric, mode, max_t, time_attr, **options)`` returns a fresh Ray Tune
-    ``TrialScheduler``, or ``None`` for "run every trial to the end".
+    ``TrialScheduler``, or ``None`` for "run every trial to the end". A ``multi_objective``
+    scheduler gets tuples of metrics and modes; ``pauses_trials`` ones pause trials and resume
+    them from their checkpoints.
     """
 
     name: str
     description: str
     build: Callable[..., Any]
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    multi_objective: bool = False
+    pauses_trials: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,8 +63,8 @@ class SchedulerConfig:
     """
 
     type: str
-    metric: str
-    mode: str
+    metric: str | tuple[str, ...]
+    mode: str | tuple[str, ...]
     max_t: int
     time_attr: str = "training_iteration"
     options: Mapping[str, Any] = field(default_factory=dict)
@@ -91,6 +97,36 @@ def _none(*, metric: str, mode: str, max_t: int, time_attr: str) -> None:
     return None
 
 
+def _fifo(*, metric: str, mode: str, max_t: int, time_attr: str) -> Any:
+    from ray.tune.schedulers import FIFOScheduler
+
+    return FIFOScheduler()
+
+
+def _median(*, metric: str, mode: str, max_t: int, time_attr: str, grace_period: int, min_samples_required: int) -> Any:
+    from ray.tune.schedulers import MedianStoppingRule
+
+    return MedianStoppingRule(
+        time_attr=time_attr, metric=metric, mode=mode, grace_period=grace_period,
+        min_samples_required=min_samples_required,
+    )
+
+
+def _mo_asha(*, promotion: bool = False, **options: Any) -> Any:
+    from schedulers.mo_asha import MultiObjectiveASHA, MultiObjectivePromotionASHA
+
+    metric, mode = list(options.pop("metric")), list(options.pop("mode"))
+    return (MultiObjectivePromotionASHA if promotion else MultiObjectiveASHA)(metric=metric, mode=mode, **options)
+
+
+def _mo_hyperband(*, metric: tuple[str, ...], mode: tuple[str, ...], max_t: int, time_attr: str, reduction_factor: float) -> Any:
+    from schedulers.hyperband import MultiObjectiveHyperBand
+
+    return MultiObjectiveHyperBand(
+        time_attr=time_attr, metric=list(metric), mode=list(mode), max_t=max_t, reduction_factor=reduction_factor
+    )
+
+
 _TYPES: dict[str, SchedulerType] = {}
 
 
@@ -111,8 +147,44 @@ _register(SchedulerType(
     "continue at each milestone",
     _hyperband,
     {"reduction_factor": 3},
+    pauses_trials=True,
 ))
 _register(SchedulerType("none", "no early stopping: every trial runs to the end", _none))
+_register(SchedulerType("fifo", "Ray's FIFOScheduler: every trial runs to the end, in arrival order", _fifo))
+_register(SchedulerType(
+    "median",
+    "Ray's median stopping rule: stops a trial whose best result is below the median of the other "
+    "trials' running averages at the same time",
+    _median,
+    {"grace_period": 1, "min_samples_required": 3},
+))
+_register(SchedulerType(
+    "mo-asha",
+    "Multi-objective ASHA (MultiObjectiveASHA): at rung grace_period * reduction_factor**k a trial "
+    "goes on iff it is in the top 1/reduction_factor by Pareto rank (non-dominated front, then "
+    "hypervolume contribution); objective_thresholds stop a trial past a bound",
+    _mo_asha,
+    {"grace_period": 1, "reduction_factor": 3, "objective_thresholds": None},
+    multi_objective=True,
+))
+_register(SchedulerType(
+    "mo-asha-promotion",
+    "Promotion multi-objective ASHA (MultiObjectivePromotionASHA): pauses trials at each rung and "
+    "resumes from their checkpoints the ones that enter the top 1/reduction_factor",
+    lambda **options: _mo_asha(promotion=True, **options),
+    {"grace_period": 1, "reduction_factor": 3, "objective_thresholds": None},
+    multi_objective=True,
+    pauses_trials=True,
+))
+_register(SchedulerType(
+    "mo-hyperband",
+    "Multi-objective synchronous HyperBand (MultiObjectiveHyperBand): brackets of n0 trials, the "
+    "best 1/reduction_factor by Pareto rank resume from their checkpoints at each milestone",
+    _mo_hyperband,
+    {"reduction_factor": 3},
+    multi_objective=True,
+    pauses_trials=True,
+))
 
 
 def scheduler_names() -> list[str]:
@@ -144,13 +216,18 @@ def get_scheduler_type(name: str) -> SchedulerType:
 def scheduler_config(
     name: str,
     *,
-    metric: str,
-    mode: str,
+    metric: str | None = None,
+    mode: str | None = None,
     max_t: int,
     time_attr: str = "training_iteration",
+    objectives: Any = None,
     **options: Any,
 ) -> SchedulerConfig:
     """Resolve ``name`` with its defaults, overridden by every option given that is not ``None``.
+
+    A multi-objective scheduler ranks on every objective of ``objectives`` (a
+    :class:`multiobjective.Objectives`); the others promote on ``metric``/``mode``, which default to
+    the first objective.
 
     Raises:
         ValueError: for an unknown scheduler or an option the scheduler does not take.
@@ -168,4 +245,12 @@ def scheduler_config(
             f"{unknown[0]}: got {given[unknown[0]]!r}, but scheduler {name!r} does not take it; "
             f"drop it (scheduler {name!r} takes {takes})."
         )
+    if scheduler_type.multi_objective:
+        if objectives is None:
+            raise ValueError(f"scheduler {name!r} ranks on several objectives; pass objectives=Objectives(...).")
+        metric, mode = tuple(objectives.names), tuple(objectives.modes)
+    elif metric is None:
+        if objectives is None:
+            raise ValueError(f"scheduler {name!r} promotes on one metric; pass metric= and mode=.")
+        metric, mode = objectives.names[0], objectives.modes[0]
     return SchedulerConfig(name, metric, mode, int(max_t), time_attr, {**scheduler_type.defaults, **given})

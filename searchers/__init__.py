@@ -5,8 +5,9 @@ Each searcher plugs into a plain ``ray.tune.Tuner`` through
 """
 
 from searchers.ax_multi_objective import AxMultiObjectiveSearch
+from searchers.fabolas import FabolasSearch
 from searchers.pool_multi_objective import PoolMultiObjectiveSearch
 from searchers.random_search import RandomSearch
 from searchers.scalarized import ScalarizedSearch
 
-__all__ = ["AxMultiObjectiveSearch", "PoolMultiObjectiveSearch", "RandomSearch", "ScalarizedSearch"]
+__all__ = ["AxMultiObjectiveSearch", "FabolasSearch", "PoolMultiObjectiveSearch", "RandomSearch", "ScalarizedSearch"]

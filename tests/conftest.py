@@ -33,6 +33,7 @@ def ray_session():
     ray = pytest.importorskip("ray")
     # Workers must import `orchestrator` and `tests` even when the project is not pip-installed.
     ray.init(
+        address="local",  # a new local instance, never one another process left running
         num_cpus=2,
         include_dashboard=False,
         log_to_driver=False,

@@ -176,5 +176,11 @@ class Blackbox(ABC):
         name, mode = next(iter(self.objectives.items()))
         return name, mode
 
+    def intermediate_objectives(self) -> dict[str, str]:
+        """``{name: mode}`` of the objectives reported at every fidelity step, for multi-objective
+        early stopping: all of them for surrogates; tables that record fewer at partial fidelities
+        override this."""
+        return dict(self.objectives)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(instance={self.instance!r}, objectives={self.objectives})"

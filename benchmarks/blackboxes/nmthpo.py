@@ -253,6 +253,11 @@ class NMTBlackbox(Blackbox):
         """``("ppl", "min")``: dev perplexity is the only metric recorded at every checkpoint."""
         return None if self.fidelity is None else ("ppl", OBJECTIVES["ppl"][1])
 
+    def intermediate_objectives(self) -> dict[str, str]:
+        """``{"ppl": "min"}``: BLEU and decode time exist for the final model only, so a
+        multi-objective scheduler ranks checkpoints on dev perplexity alone."""
+        return {"ppl": OBJECTIVES["ppl"][1]}
+
     def learning_curve(self, index: int) -> list[dict[str, float]] | None:
         """Per checkpoint: raw dev ``ppl``, ``best_ppl`` so far and the ``cost`` to get there."""
         curve = self._curves[self._check_index(index)]

@@ -192,7 +192,8 @@ def test_demo_experiment_matches_the_digits_job(tmp_path):
     assert (experiment.resources.cpu, experiment.resources.gpu) == (1, 0)
     assert experiment.storage_path == str(tmp_path)
     scheduler = experiment.scheduler
-    assert (scheduler.type, scheduler.metric, scheduler.mode) == ("asha", "val_accuracy", "max")
+    assert scheduler.type == "mo-asha"  # epochs as the resource, ranked on all three objectives
+    assert experiment.scheduler_config().metric == ("val_accuracy", "latency_us", "num_params")
     assert (scheduler.max_t, scheduler.grace_period, scheduler.reduction_factor) == (5, 2, 3)
     space = experiment.search_space
     assert space["epochs"] == 5

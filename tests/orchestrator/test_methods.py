@@ -19,6 +19,7 @@ from orchestrator.methods import (
     register_method,
     resolve_scheduler_name,
 )
+from schedulers.catalogue import DEFAULT_SCHEDULER
 
 SPACE = {"lr": tune.loguniform(1e-4, 1e-1), "model": {"depth": tune.randint(1, 4)}, "epochs": 2}
 CANDIDATES = [{"lr": lr, "model": {"depth": depth}, "epochs": 2} for lr in (1e-3, 1e-2) for depth in (1, 3)]
@@ -29,6 +30,8 @@ def problem(objectives: int = 2, **fields) -> SearchProblem:
     return SearchProblem(fields.pop("space", SPACE), OBJECTIVES[objectives], **fields)
 # Methods that need more than the space to build (a finite pool draws from its candidates).
 METHOD_OPTIONS = {"pool-mobo": {"candidates": CANDIDATES}}
+# Methods that optimise one objective and refuse several.
+SINGLE_OBJECTIVE = {"fabolas", "gp-bo"}
 
 
 def assert_in_space(config: dict) -> None:
@@ -54,19 +57,26 @@ def test_descriptions_cover_every_method():
 @pytest.mark.parametrize("objectives", [1, 2])
 @pytest.mark.parametrize("name", method_names())
 def test_every_method_builds_a_working_searcher(name, objectives):
+    if objectives > 1 and name in SINGLE_OBJECTIVE:
+        with pytest.raises(ValueError, match="optimises one objective"):
+            build_searcher(name, problem(objectives, seed=0))
+        return
     searcher = build_searcher(name, problem(objectives, seed=0, max_concurrent=2), **METHOD_OPTIONS.get(name, {}))
     assert isinstance(searcher, Searcher)
     for i in range(2):
         config = searcher.suggest(f"t{i}")
         assert isinstance(config, dict), (name, config)
         assert_in_space(config)
-        searcher.on_trial_complete(f"t{i}", {"acc": 0.5 + 0.1 * i, "latency": 3.0 - i, "training_iteration": 1})
+        searcher.on_trial_complete(
+            f"t{i}", {"acc": 0.5 + 0.1 * i, "latency": 3.0 - i, "training_iteration": 1, "time_total_s": 1.0}
+        )
 
 
 @pytest.mark.parametrize("name", method_names())
 def test_same_seed_same_first_suggestion(name):
     options = METHOD_OPTIONS.get(name, {})
-    first, second = (build_searcher(name, problem(seed=3), **options).suggest("t0") for _ in range(2))
+    objectives = 1 if name in SINGLE_OBJECTIVE else 2
+    first, second = (build_searcher(name, problem(objectives, seed=3), **options).suggest("t0") for _ in range(2))
     assert first == second
 
 
@@ -161,7 +171,7 @@ def test_scheduler_of_each_method():
     for name in method_names():
         own = get_method(name).scheduler
         assert resolve_scheduler_name(name, None, scheduler_section=False) == own
-        assert resolve_scheduler_name(name, None, scheduler_section=True) == (own or "asha")
+        assert resolve_scheduler_name(name, None, scheduler_section=True) == (own or DEFAULT_SCHEDULER)
     assert resolve_scheduler_name("random", "hyperband") == "hyperband"
     assert resolve_scheduler_name("asha", "asha") == "asha"
     with pytest.raises(ValueError, match="scheduler.type: got 'hyperband', but method 'asha' comes with the 'asha'"):

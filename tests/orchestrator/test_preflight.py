@@ -183,10 +183,15 @@ def test_resume_names_every_changed_field() -> None:
 
 
 def test_resume_applies_the_changes_a_restore_honours(tmp_path: Path) -> None:
-    assert set(RESUMABLE_CHANGES) == {"storage_path", "budget.trial_timeout_s"}
+    assert set(RESUMABLE_CHANGES) == {
+        "storage_path", "budget.trial_timeout_s", "cluster.address", "cluster.autoscaling", "cluster.shared_storage"
+    }
     started = make()
     saved_run(started)
-    moved = dataclasses.replace(started, storage_path=str(tmp_path / "runs"), budget=Budget(trial_timeout_s=30))
+    moved = dataclasses.replace(
+        started, storage_path=str(tmp_path / "runs"), budget=Budget(trial_timeout_s=30),
+        cluster={"autoscaling": True, "shared_storage": True},
+    )
     check_before_ray(moved, resume=True, fresh=False)
 
 
@@ -217,14 +222,26 @@ def test_with_ray_address_the_cluster_is_checked_once_connected(
     two_cpus_no_gpu: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RAY_ADDRESS", "ray://head:10001")
+    probed: list[str] = []
+    monkeypatch.setattr("orchestrator.preflight.check_address_answers", probed.append)  # as if the head answered
     check_before_ray(make(resources={"cpu": 64}), resume=False, fresh=False)
+    assert probed == ["ray://head:10001"]
+
+
+def test_an_address_where_nothing_answers_is_refused_before_ray_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
+    error = refusal(make())
+    assert error.field == "RAY_ADDRESS"
+    assert_mentions(str(error), "got '127.0.0.1:1', but nothing answers at 127.0.0.1 port 1", "unset it")
+    error = refusal(make(cluster={"address": "127.0.0.1:1"}))
+    assert error.field == "cluster.address"
 
 
 def test_a_connected_cluster_is_checked_instead_of_this_machine(
     two_cpus_no_gpu: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ray, "is_initialized", lambda: True)
-    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 8.0})
+    monkeypatch.setattr(ray, "nodes", lambda: [{"NodeID": "a", "Alive": True, "Resources": {"CPU": 8.0}}])
     check_resources(make(resources={"cpu": 8}))
     with pytest.raises(SpecError, match=r"^resources\.cpu: got 16 per trial, but the cluster has 8 CPU"):
         check_resources(make(resources={"cpu": 16}))
@@ -309,3 +326,26 @@ def test_cheap_mistakes_are_found_before_the_searcher_is_built(registry: types.M
     started = time.perf_counter()
     refusal(make(method="counted", storage_path="/dev/null"))
     assert built == [] and time.perf_counter() - started < 5
+
+
+# --------------------------------------------------------------------------- cluster storage
+def test_a_bucket_uri_as_storage_path_is_refused_with_the_mount_fix() -> None:
+    error = refusal(make(storage_path="s3://bucket/runs"))
+    assert error.field == "storage_path"
+    assert_mentions(str(error), "got 's3://bucket/runs'", "mount the bucket on every node", "cluster.shared_storage: true")
+
+
+def test_a_local_storage_path_on_several_machines_needs_shared_storage(monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator.preflight import check_cluster
+
+    machines = [
+        {"NodeID": "a", "Alive": True, "NodeManagerAddress": "10.0.0.5", "Resources": {"CPU": 8.0}},
+        {"NodeID": "b", "Alive": True, "NodeManagerAddress": "10.0.0.6", "Resources": {"CPU": 8.0}},
+    ]
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)
+    monkeypatch.setattr(ray, "nodes", lambda: machines)
+    with pytest.raises(SpecError, match=r"^storage_path: got 'runs', a path on this machine, but the cluster spans 2 machines"):
+        check_cluster(make())
+    check_cluster(make(cluster={"shared_storage": True}))
+    machines[1]["NodeManagerAddress"] = "10.0.0.5"  # ray.cluster_utils.Cluster: nodes on one machine
+    check_cluster(make())

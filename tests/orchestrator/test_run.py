@@ -102,3 +102,94 @@ def test_hyperband_spec_builds_synchronous_hyperband():
     # Brackets s = 1, 2 take n0 = 5 and 9 trials and pause them at r0 = 3 and 1.
     assert isinstance(built, SynchronousHyperBand) and built.min_concurrent_trials == 9
 
+
+
+# --------------------------------------------------------------------------- cluster.max_failures, resources on the cluster
+def dying_trainable(config):
+    """Checkpoints each epoch; the first time it reaches ``die_at`` its worker process dies (a lost
+    node, as Tune sees it); a config with ``raise`` raises in its own code instead. Every call is
+    logged as ``start:<epoch it resumed from>``."""
+    import json
+    import os
+    import tempfile
+    from pathlib import Path
+
+    start = 0
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            start = json.loads((Path(folder) / "state.json").read_text())["epoch"]
+    with open(config["log_path"], "a") as log:
+        log.write(f"{config['kind']} start:{start}\n")
+    if config["kind"] == "raise":
+        raise ValueError("lr: got 3.0; use lr < 1.")
+    if config["kind"] == "hang":
+        import threading
+
+        threading.Event().wait()
+    for epoch in range(start + 1, 5):
+        died = Path(config["log_path"] + ".died")
+        if epoch == config["die_at"] and not died.exists():
+            died.touch()
+            os._exit(1)
+        with tempfile.TemporaryDirectory() as folder:
+            (Path(folder) / "state.json").write_text(json.dumps({"epoch": epoch}))
+            tune.report({"score": float(epoch), "size": 1.0}, checkpoint=tune.Checkpoint.from_directory(folder))
+
+
+def dying_experiment(tmp_path, kind: str, max_failures: int, **budget) -> Experiment:
+    return Experiment(
+        name=f"{kind}-{max_failures}",
+        trainable=dying_trainable,
+        search_space={"x": {"type": "uniform", "low": 0, "high": 1}},
+        objectives=[Objective("score", "max"), Objective("size", "min")],
+        method="random",
+        budget=Budget(num_trials=1, max_concurrent=1, **budget),
+        cluster={"max_failures": max_failures},
+        storage_path=str(tmp_path),
+        config={"kind": kind, "die_at": 3, "log_path": str(tmp_path / f"{kind}-{max_failures}.log")},
+    )
+
+
+def test_a_trial_whose_worker_died_resumes_from_its_last_checkpoint(tmp_path):
+    result = run(dying_experiment(tmp_path, "die", max_failures=3))
+    assert result.results["status"].tolist() == ["completed"] and result.results["score"].tolist() == [4.0]
+    # Died in epoch 3, after the checkpoint of epoch 2: the retry resumed from epoch 2.
+    assert (tmp_path / "die-3.log").read_text().splitlines() == ["die start:0", "die start:2"]
+
+
+def test_max_failures_0_leaves_a_trial_whose_worker_died_failed(tmp_path):
+    result = run(dying_experiment(tmp_path, "die", max_failures=0))
+    assert result.results["status"].tolist() == ["error"]
+    assert (tmp_path / "die-0.log").read_text().splitlines() == ["die start:0"]
+
+
+def test_a_trial_that_raises_is_not_trained_again_by_the_retries(tmp_path):
+    result = run(dying_experiment(tmp_path, "raise", max_failures=3))
+    assert result.results["status"].tolist() == ["error"]
+    assert result.results["error"].tolist() == ["ValueError: lr: got 3.0; use lr < 1."]
+    assert (tmp_path / "raise-3.log").read_text().splitlines() == ["raise start:0"], "its code ran once"
+    (error_file,) = (tmp_path / "raise-3").glob("*/error.txt")
+    assert error_file.read_text().count("Failure #") == 1, "not retried (the callback saw its record first)"
+
+
+def test_a_trial_past_its_time_limit_ends_as_timeout_and_is_not_retried(tmp_path):
+    result = run(dying_experiment(tmp_path, "hang", max_failures=3, trial_timeout_s=2))
+    assert result.results["status"].tolist() == ["timeout"]
+    assert (tmp_path / "hang-3.log").read_text().splitlines() == ["hang start:0"], "not restarted by the retries"
+
+
+def test_gpus_on_a_cpu_only_cluster_fail_in_seconds_and_say_how_to_train_on_cpu(tmp_path):
+    import time
+
+    from orchestrator.spec import SpecError
+
+    experiment = dying_experiment(tmp_path, "die", max_failures=3)
+    experiment.resources = experiment.resources.__class__(cpu=1, gpu=1)
+    started = time.monotonic()
+    with pytest.raises(SpecError) as raised:
+        run(experiment)  # ray_session: a local 2-CPU Ray without GPUs
+    assert time.monotonic() - started < 5
+    assert str(raised.value).startswith("resources.gpu: got 1 per trial, but the cluster has 2 CPU and 0 GPU")
+    assert "lower it to at most 0 (0 trains on CPU)" in str(raised.value)
+    assert not (tmp_path / "die-3").exists(), "no trial started"

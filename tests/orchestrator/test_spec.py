@@ -194,6 +194,15 @@ def test_trial_timeout_is_optional_and_read_from_yaml_text() -> None:
 
 
 # --------------------------------------------------------------------------- objectives
+def test_scheduler_objective_thresholds_reach_the_multi_objective_scheduler() -> None:
+    names = Experiment.from_dict(base_spec()).metric_names
+    experiment = Experiment.from_dict(base_spec(scheduler={
+        "type": "mo-asha", "max_t": 8, "objective_thresholds": {names[-1]: 5.0}}))
+    assert experiment.scheduler_config().build().objectives.thresholds == {names[-1]: 5.0}
+    error = spec_error(scheduler={"type": "mo-asha", "max_t": 8, "objective_thresholds": {"nope": 1.0}})
+    assert_mentions(error, "scheduler.objective_thresholds", "nope")
+
+
 @pytest.mark.parametrize(
     ("objectives", "fragments"),
     [
@@ -325,7 +334,9 @@ def test_scheduler_defaults_to_the_first_objective() -> None:
 def test_scheduler_options_override_the_catalogue_defaults_one_by_one() -> None:
     experiment = Experiment.from_dict(base_spec(scheduler={"max_t": 8, "reduction_factor": 2}))
     config = experiment.scheduler_config()
-    assert config.type == "asha" and config.options == {"grace_period": 1, "reduction_factor": 2}
+    assert config.type == "mo-asha"  # the default: multi-objective ASHA on every objective
+    assert config.options == {"grace_period": 1, "reduction_factor": 2, "objective_thresholds": None}
+    assert config.metric == tuple(experiment.metric_names)
     hyperband = Experiment.from_dict(base_spec(method="hyperband", scheduler={"max_t": 9}))
     assert hyperband.scheduler_config().type == "hyperband"
     assert Experiment.from_dict(base_spec(scheduler={"type": "none"})).scheduler_config() is None
@@ -704,3 +715,39 @@ def test_digits_example_matches_the_demo() -> None:
     assert experiment.to_dict() == demo_experiment().to_dict()
     assert experiment.budget == Budget(num_trials=20, max_concurrent=2)
     assert experiment.scheduler.max_t == experiment.search_space["epochs"] == 8
+
+
+# --------------------------------------------------------------------------- cluster, resources.bundles
+def test_cluster_defaults_run_locally_and_retry_a_lost_trial_three_times() -> None:
+    cluster = Experiment.from_dict(base_spec()).cluster
+    assert (cluster.address, cluster.autoscaling, cluster.shared_storage, cluster.max_failures) == (None, False, False, 3)
+
+
+def test_cluster_and_bundles_round_trip_through_yaml(tmp_path: Path) -> None:
+    experiment = Experiment.from_dict(base_spec(
+        resources={"cpu": 1, "gpu": 0.25, "bundles": [{"gpu": 1}, {"cpu": 2}]},
+        cluster={"address": " ray://head:10001 ", "autoscaling": True, "shared_storage": True, "max_failures": -1},
+    ))
+    assert experiment.cluster.address == "ray://head:10001"
+    assert experiment.resources.bundles == [{"cpu": 1, "gpu": 1}, {"cpu": 2, "gpu": 0}]
+    assert experiment.resources.trial_resources().bundle_list() == [{"CPU": 1, "GPU": 0.25}, {"CPU": 1, "GPU": 1}, {"CPU": 2}]
+    assert load_experiment(save_experiment(experiment, tmp_path / "spec.yaml")) == experiment
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragments"),
+    [
+        ({"cluster": {"max_failures": -2}}, ["cluster.max_failures: got -2", "integer >= 0", "-1"]),
+        ({"cluster": {"max_failures": 1.5}}, ["cluster.max_failures: got 1.5"]),
+        ({"cluster": {"max_failures": True}}, ["cluster.max_failures: got True"]),
+        ({"cluster": {"autoscaling": "yes"}}, ["cluster.autoscaling: got 'yes'; use true or false."]),
+        ({"cluster": {"shared_storage": 1}}, ["cluster.shared_storage: got 1; use true or false."]),
+        ({"cluster": {"address": ""}}, ["cluster.address: got ''", "non-empty"]),
+        ({"cluster": {"adress": "auto"}}, ["cluster.adress", "did you mean 'address'"]),
+        ({"cluster": "auto"}, ["cluster: got 'auto'; use a mapping with keys address, autoscaling"]),
+        ({"resources": {"bundles": {"gpu": 1}}}, ["resources.bundles: got {'gpu': 1}; use a list of {cpu, gpu} mappings"]),
+        ({"resources": {"bundles": [{"gpu": 2.5}]}}, ["resources.bundles[0].gpu: got 2.5", "whole number"]),
+    ],
+)
+def test_invalid_cluster_and_bundles_name_the_field(overrides: dict[str, Any], fragments: list[str]) -> None:
+    assert_mentions(spec_error(**overrides), *fragments)

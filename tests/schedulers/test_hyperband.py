@@ -101,3 +101,41 @@ def test_the_ray_internals_this_adapter_relies_on_still_exist():
     assert "self._create_bracket(" in source, "HyperBandScheduler no longer builds brackets with _create_bracket"
     for name in ("_get_n0", "_get_r0", "_s_max_1"):
         assert hasattr(SynchronousHyperBand(max_t=9), name), f"HyperBandScheduler.{name} is gone"
+
+
+# ----------------------------------------------------------------------------- multi-objective
+def test_pareto_order_puts_front_first_and_incomplete_results_last():
+    from multiobjective import Objectives
+    from schedulers.hyperband import pareto_order
+
+    objectives = Objectives.from_spec(["acc", "ms"], ["max", "min"])
+    results = [{"acc": 0.5, "ms": 5}, {"acc": 0.9, "ms": 1}, {"acc": 0.1}, {"acc": 0.95, "ms": 3},
+               {"acc": float("nan"), "ms": 0}]
+    order = pareto_order(objectives, results, keep=2)
+    assert set(order[:2]) == {1, 3} and order[2] == 0 and set(order[3:]) == {2, 4}
+
+
+def test_multi_objective_hyperband_keeps_the_pareto_best_at_a_milestone():
+    from schedulers import MultiObjectiveHyperBand
+
+    scheduler = MultiObjectiveHyperBand(metric=["acc", "ms"], mode=["max", "min"], max_t=9, reduction_factor=3)
+    controller = _Controller()
+    # Bracket s=0 takes the first 3 trials (run to max_t); bracket s=1 the next 5, keeping
+    # ceil(5/3) = 2 of them at r0 = 3.
+    for index in range(3):
+        scheduler.on_trial_add(controller, SimulatedTrial(f"s0-{index}", {}))
+    trials = [SimulatedTrial(f"t{i}", {}) for i in range(5)]
+    for trial in trials:
+        scheduler.on_trial_add(controller, trial)
+        trial.status = "RUNNING"
+    # t0 and t1 trade accuracy for latency (non-dominated); t2..t4 are dominated by t0.
+    values = [(0.9, 5.0), (0.5, 1.0), (0.4, 6.0), (0.3, 6.0), (0.2, 6.0)]
+    decisions = {}
+    for trial, (acc, ms) in zip(trials, values):
+        decisions[trial.trial_id] = scheduler.on_trial_result(
+            controller, trial, {"training_iteration": 3, "acc": acc, "ms": ms})
+        if decisions[trial.trial_id] == TrialScheduler.PAUSE:
+            trial.status = "PAUSED"
+    assert sorted(controller.stopped) == ["t2", "t3"]
+    assert decisions["t4"] == TrialScheduler.STOP  # the last reporter is stopped by its own decision
+    assert trials[0].status == "PAUSED" and trials[1].status == "PAUSED"  # resumed by Tune next

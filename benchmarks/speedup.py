@@ -1,0 +1,295 @@
+"""How much cheaper a method reaches what full-fidelity BO reaches: ``python -m benchmarks speedup``.
+
+For each seed, the baseline (``gp-bo`` by default: GP BO with every evaluation at full data) runs
+``baseline_budget`` trials; its *target* is the best value it found. The method then runs until
+it has spent as much simulated training cost as the baseline did (or ``budget`` trials). After
+each finished trial a run's *value* is
+
+* for the baseline, the best value it has evaluated (all at full fidelity);
+* for the method, the true full-fidelity value of its incumbent, queried from the blackbox
+  without charging cost, as the Fabolas paper evaluates incumbents. The incumbent is
+  ``searcher.incumbent()`` when the searcher has one (``FabolasSearch``), else the configuration
+  with the best reported value at the highest fidelity any trial reached so far (random search,
+  Hyperband).
+
+``cost-to-target`` is the cumulative training cost (trials in completion order) when the value
+first reaches the target, and the seed's speed-up is ``baseline cost-to-target / method
+cost-to-target`` (0 when the method never reaches it). The summary's ``speedup`` is the median
+over seeds (``null`` when no seed reaches the target) and ``reached`` the share of seeds that do.
+
+Example:
+    python -m benchmarks speedup --benchmark yahpo:iaml_glmnet --data ../shared/benchmarks \\
+        --instance 40981 --method fabolas --baseline gp-bo --seeds 5 --out benchmarks/results/fabolas
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from ray.tune.search import Searcher
+
+from benchmarks.runner import scheduler_for, search_problem
+from benchmarks.simulator import SimulatedCluster
+from benchmarks.summary import check_positive_int
+from orchestrator.methods import build_searcher
+
+__all__ = [
+    "IncumbentTracer",
+    "cost_to_target",
+    "plot_speedup",
+    "run_traced",
+    "speedup_study",
+    "speedup_table",
+]
+
+Progress = Callable[[str], None]
+
+
+class IncumbentTracer(Searcher):
+    """Wraps a searcher: forwards every hook, snapshots ``incumbent()`` after each result, stops at a cost.
+
+    Args:
+        searcher: The wrapped ``Searcher``.
+        cost_limit: Once the finished trials' ``time_total_s`` add up to this, ``suggest``
+            returns ``Searcher.FINISHED`` (``None``: no limit).
+        trace_incumbent: Whether to ask ``searcher.incumbent()`` after each result (when it has one).
+    """
+
+    def __init__(self, searcher: Searcher, cost_limit: float | None = None, trace_incumbent: bool = True) -> None:
+        super().__init__()
+        self.searcher = searcher
+        self.cost_limit = cost_limit
+        self.trace_incumbent = trace_incumbent
+        self.spent = 0.0
+        self.incumbents: dict[str, dict[str, Any] | None] = {}  # trial_id -> incumbent config after it
+
+    @property
+    def metric(self) -> Any:
+        return self.searcher.metric
+
+    @property
+    def mode(self) -> Any:
+        return self.searcher.mode
+
+    def set_search_properties(self, metric: Any, mode: Any, config: dict, **spec: Any) -> bool:
+        return self.searcher.set_search_properties(metric, mode, config, **spec)
+
+    def set_max_concurrency(self, max_concurrent: int) -> bool:
+        return self.searcher.set_max_concurrency(max_concurrent)
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        if self.cost_limit is not None and self.spent >= self.cost_limit:
+            return Searcher.FINISHED
+        return self.searcher.suggest(trial_id)
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        self.searcher.on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        self.searcher.on_trial_complete(trial_id, result=result, error=error)
+        if result:
+            self.spent += float(result.get("time_total_s", 0.0))
+        incumbent = getattr(self.searcher, "incumbent", None)
+        if self.trace_incumbent and callable(incumbent):
+            found = incumbent()
+            self.incumbents[trial_id] = None if found is None else dict(found.config)
+
+
+def run_traced(
+    blackbox: Any,
+    method: str,
+    *,
+    seed: int,
+    budget: int,
+    workers: int = 1,
+    cost_limit: float | None = None,
+    use_incumbent: bool = True,
+) -> pd.DataFrame:
+    """One simulated run of ``method`` and its trace: one row per finished trial, in completion order.
+
+    Columns: ``trial_order``, ``fidelity``, ``cost`` (this trial), ``cumulative_cost``,
+    ``observed`` (its reported objective) and ``value`` (the true full-fidelity value of the run's
+    incumbent after it; NaN before there is one). ``use_incumbent=False`` takes the best
+    evaluated configuration even when the searcher has an ``incumbent()`` (the baseline).
+    """
+    scheduler = scheduler_for(blackbox, method)
+    problem = search_problem(
+        blackbox, seed=seed, workers=workers, max_t=None if scheduler is None else scheduler.max_t
+    )
+    tracer = IncumbentTracer(build_searcher(method, problem), cost_limit=cost_limit, trace_incumbent=use_incumbent)
+    cluster = SimulatedCluster(
+        blackbox, tracer, scheduler=None if scheduler is None else scheduler.build(),
+        num_workers=workers, max_trials=budget, seed=seed,
+    )
+    history = cluster.run()
+    name, mode = next(iter(blackbox.objectives.items()))
+    sign = 1.0 if mode == "max" else -1.0
+    config_columns = [c for c in history.columns if c.startswith("config/")]
+    true_values: dict[str, float] = {}
+
+    def true_value(config: dict[str, Any]) -> float:
+        key = json.dumps(config, sort_keys=True, default=str)
+        if key not in true_values:
+            true_values[key] = float(blackbox.evaluate(config, None)[name])
+        return true_values[key]
+
+    values, best = [], None  # best: (fidelity, signed value, config) of the best evaluated trial
+    for _, row in history.iterrows():
+        observed, fidelity = row[name], row["fidelity"]
+        config = {c[len("config/"):]: row[c] for c in config_columns if not _missing(row[c])}
+        if not _missing(observed):
+            fidelity = 1.0 if _missing(fidelity) else float(fidelity)
+            candidate = (fidelity, sign * float(observed), config)
+            if best is None or candidate[:2] > best[:2]:
+                best = candidate
+        traced = tracer.incumbents.get(row["trial_id"], False)
+        if traced is not False:
+            values.append(math.nan if traced is None else true_value(traced))
+        else:
+            values.append(math.nan if best is None else true_value(best[2]))
+    trace = pd.DataFrame({
+        "trial_order": history["trial_order"],
+        "fidelity": history["fidelity"],
+        "cost": history["cost"],
+        "cumulative_cost": history["cost"].cumsum(),
+        "observed": history[name],
+        "value": values,
+    })
+    trace.attrs.update(method=method, seed=seed, objective=name, mode=mode)
+    return trace
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def cost_to_target(trace: pd.DataFrame, target: float, mode: str) -> float | None:
+    """Cumulative cost when ``trace.value`` first reaches ``target`` (``None``: never).
+
+    Example:
+        >>> trace = pd.DataFrame({"cumulative_cost": [1.0, 3.0, 6.0], "value": [0.5, 0.8, 0.9]})
+        >>> cost_to_target(trace, 0.8, "max"), cost_to_target(trace, 0.95, "max")
+        (3.0, None)
+    """
+    values = trace["value"].to_numpy(dtype=float)
+    reached = values >= target - 1e-12 if mode == "max" else values <= target + 1e-12
+    hits = np.flatnonzero(reached & np.isfinite(values))
+    return None if hits.size == 0 else float(trace["cumulative_cost"].iloc[hits[0]])
+
+
+def speedup_study(
+    blackbox: Any,
+    methods: Sequence[str],
+    baseline: str = "gp-bo",
+    *,
+    seeds: int,
+    budget: int = 200,
+    baseline_budget: int = 50,
+    workers: int = 1,
+    progress: Progress | None = None,
+) -> tuple[pd.DataFrame, dict[str, list[pd.DataFrame]]]:
+    """Per-seed speed-ups of ``methods`` over ``baseline``, and every run's trace.
+
+    Returns:
+        ``(table, traces)``: one row per method and seed (``target``, ``baseline_cost_to_target``,
+        ``baseline_total_cost``, ``cost_to_target``, ``total_cost``, ``trials``, ``final_value``,
+        ``speedup``), and ``{name: [trace per seed]}`` with the baseline under its own name.
+    """
+    check_positive_int("seeds", seeds)
+    check_positive_int("budget", budget)
+    check_positive_int("baseline_budget", baseline_budget)
+    mode = next(iter(blackbox.objectives.values()))
+    traces: dict[str, list[pd.DataFrame]] = {baseline: [], **{m: [] for m in methods}}
+    rows = []
+    for seed in range(seeds):
+        base = run_traced(blackbox, baseline, seed=seed, budget=baseline_budget, workers=workers, use_incumbent=False)
+        traces[baseline].append(base)
+        target = float(base["value"].iloc[-1])
+        base_cost = cost_to_target(base, target, mode)
+        base_total = float(base["cumulative_cost"].iloc[-1])
+        if progress:
+            progress(f"seed {seed}: {baseline} target {target:.5g} at cost {base_cost:.4g} of {base_total:.4g}")
+        for method in methods:
+            trace = run_traced(blackbox, method, seed=seed, budget=budget, workers=workers, cost_limit=base_total)
+            traces[method].append(trace)
+            reached = cost_to_target(trace, target, mode)
+            rows.append({
+                "method": method, "seed": seed, "target": target,
+                "baseline_cost_to_target": base_cost, "baseline_total_cost": base_total,
+                "cost_to_target": reached, "total_cost": float(trace["cumulative_cost"].iloc[-1]),
+                "trials": len(trace), "final_value": float(trace["value"].iloc[-1]),
+                "speedup": 0.0 if reached is None else base_cost / max(reached, 1e-12),
+            })
+            if progress:
+                progress(f"seed {seed}: {method} reached {'never' if reached is None else f'at cost {reached:.4g}'}"
+                         f" ({len(trace)} trials)")
+    return pd.DataFrame(rows), traces
+
+
+def speedup_table(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """``{method: {"speedup": median over seeds or None, "reached": share of seeds, ...}}``.
+
+    A seed that never reaches the target counts as speed-up 0, so the median is ``None`` only
+    when no seed reaches it.
+
+    Example:
+        >>> table = pd.DataFrame({"method": ["m"] * 3, "speedup": [4.0, 0.0, 2.0],
+        ...                       "cost_to_target": [1.0, None, 2.0], "final_value": [0.9, 0.7, 0.8]})
+        >>> speedup_table(table)["m"]["speedup"], round(speedup_table(table)["m"]["reached"], 3)
+        (2.0, 0.667)
+    """
+    summary = {}
+    for method, rows in table.groupby("method", sort=False):
+        reached = rows["cost_to_target"].notna()
+        summary[method] = {
+            "speedup": float(rows["speedup"].median()) if reached.any() else None,
+            "reached": float(reached.mean()),
+            "speedups": [round(float(v), 4) for v in rows["speedup"]],
+            "median_final_value": float(rows["final_value"].median()),
+            "seeds": int(len(rows)),
+        }
+    return summary
+
+
+def plot_speedup(traces: dict[str, list[pd.DataFrame]], path: str | Path, title: str = "") -> Path:
+    """Median (over seeds) incumbent value against cumulative cost, one line per method; saved to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for name, runs in traces.items():
+        if not runs:
+            continue
+        grid = np.geomspace(
+            max(min(r["cumulative_cost"].iloc[0] for r in runs), 1e-6),
+            max(r["cumulative_cost"].iloc[-1] for r in runs), 200,
+        )
+        curves = []
+        for run in runs:
+            index = np.searchsorted(run["cumulative_cost"].to_numpy(), grid, side="right") - 1
+            values = run["value"].to_numpy(dtype=float)
+            curves.append(np.where(index >= 0, values[np.clip(index, 0, None)], np.nan))
+        with np.errstate(all="ignore"):
+            median = np.nanmedian(np.array(curves), axis=0) if len(curves) > 1 else curves[0]
+        axis.plot(grid, median, label=f"{name} ({len(runs)} seeds)")
+    axis.set_xscale("log")
+    axis.set_xlabel("cumulative training cost (simulated seconds)")
+    mode = next(iter(traces.values()))[0].attrs.get("mode", "max") if traces else "max"
+    objective = next(iter(traces.values()))[0].attrs.get("objective", "value") if traces else "value"
+    axis.set_ylabel(f"true full-fidelity {objective} of the incumbent ({mode})")
+    axis.set_title(title)
+    axis.legend()
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path

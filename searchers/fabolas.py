@@ -1,0 +1,439 @@
+"""Fabolas: Bayesian optimisation over the configuration and the training-set fraction, with cost.
+
+Training on a fraction ``s`` of the data is cheap and says much about the full-data result.
+:class:`FabolasSearch` (Klein et al., 2017, "Fast Bayesian optimization of machine learning
+hyperparameters on large datasets") models the objective over ``(x, s)`` with BoTorch's
+``SingleTaskMultiFidelityGP`` and its ``DownsamplingKernel``, learns the cost of an evaluation
+from the measured cost of finished trials (:mod:`searchers._fabolas_cost`) and picks the
+``(x, s)`` that tells most about the optimum at ``s = 1`` per unit of cost
+(:mod:`searchers._fabolas_acquisition`). Every suggestion carries the fraction under a key the
+user names (``data_fraction`` by default); the trainable subsamples its training set with it.
+
+With ``min_fidelity=1`` every evaluation is at full data and the same machinery is plain GP
+Bayesian optimisation with max-value entropy search: the ``gp-bo`` baseline of the benchmarks.
+
+Worked example: ``examples/fabolas_digits.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import pickle
+import warnings
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from botorch.models import SingleTaskMultiFidelityGP
+from botorch.models.transforms.outcome import Standardize
+from ray.tune.search import Searcher
+
+from multiobjective import Objectives, finite_or_none
+from searchers._fabolas_acquisition import ACQUISITIONS, candidate_set, choose_next, fidelity_ladder
+from searchers._fabolas_cost import fit_cost_model
+from searchers._fabolas_fit import fit_warm, needs_refit
+from searchers._fabolas_space import DEFAULT_FIDELITY_KEY, UnitCubeSpace
+from searchers._threads import torch_thread_limit
+
+__all__ = ["DEFAULT_FIDELITY_KEY", "FabolasSearch", "Incumbent"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_COST_METRIC = "time_total_s"
+"""Ray Tune's wall time of a trial, reported with every result."""
+_MIN_MODEL_OBSERVATIONS = 3
+_LOCAL_ANCHORS = 4
+
+
+@dataclass(frozen=True)
+class Incumbent:
+    """The configuration with the best posterior mean at full data, and that mean.
+
+    Attributes:
+        config: The Tune config, its fraction key set to 1.
+        predicted: Posterior mean of the objective at ``s = 1``, in the metric's own units.
+        evaluated_at_full: Whether this configuration has a finished evaluation at ``s = 1``.
+    """
+
+    config: dict[str, Any]
+    predicted: float
+    evaluated_at_full: bool
+
+
+class FabolasSearch(Searcher):
+    r"""Cost-aware multi-fidelity Bayesian optimisation over ``(x, s)``, ``s`` the training-set fraction.
+
+    ``(x, s)_next = argmax_{x, s} I(f(., 1)^*; f(x, s)) / cost(x, s)``, ``f ~ GP(0, k_x(x, x') *
+    (c + (1 - s)^(1 + delta) (1 - s')^(1 + delta)))`` (the downsampling kernel), ``cost`` learned.
+
+    The first ``num_initial`` suggestions are random configurations at the small fractions
+    ``min_fidelity * (1, 2, 4)`` (cheap, and they span the fraction axis); then the model
+    decides. Pending trials are fantasised by the acquisition and never suggested twice, so
+    parallel workers get different points. With ``incumbent_share > 0`` that share of the
+    suggestions re-evaluates the current :meth:`incumbent` at ``s = 1`` (once per incumbent), so
+    the run ends with a fully trained model of the configuration it recommends.
+
+    Args:
+        space: Tune search space (domains, constants, nested dicts); may come from the Tuner.
+            It must not contain ``fidelity_key``.
+        metric: Objective name (or a one-objective ``multiobjective.Objectives``).
+        mode: ``"min"`` or ``"max"``.
+        fidelity_key: Config key of the fraction ``s`` handed to the trainable.
+        min_fidelity: Smallest fraction, in ``(0, 1]``; ``1`` gives full-fidelity GP BO.
+        cost_metric: Result key holding the measured cost of a trial (default: Tune's wall time
+            ``time_total_s``; e.g. ``"gpu_seconds"``).
+        acquisition: ``"mes"`` (multi-fidelity max-value entropy, scored on candidate sets) or
+            ``"kg"`` (multi-fidelity knowledge gradient, optimised; slower).
+        num_initial: Random suggestions before the model takes over.
+        incumbent_share: Share of the suggestions, in ``[0, 1)``, spent evaluating the incumbent
+            at ``s = 1``.
+        num_candidates: Random configurations per suggestion (as many again near the best ones).
+        fidelity_levels: Fractions each candidate is scored at (log-spaced from ``min_fidelity``).
+        seed: Seed of the random design, the candidate sets and the Monte-Carlo acquisition.
+        max_concurrent: Most trials pending at once (``None``: no limit).
+        max_trials: After this many suggestions ``suggest`` returns ``Searcher.FINISHED``.
+        torch_threads: PyTorch threads while fitting and scoring (``None``: leave as is).
+
+    Example:
+        >>> from ray import tune
+        >>> searcher = FabolasSearch({"lr": tune.loguniform(1e-4, 1e-1)}, metric="loss", mode="min",
+        ...                          num_initial=2, seed=0)
+        >>> config = searcher.suggest("t1")
+        >>> sorted(config), config["data_fraction"] < 0.1
+        (['data_fraction', 'lr'], True)
+        >>> searcher.on_trial_complete("t1", {"loss": 0.3, "time_total_s": 2.0})
+    """
+
+    def __init__(
+        self,
+        space: Mapping[str, Any] | None = None,
+        metric: str | Objectives | None = None,
+        mode: str | None = None,
+        *,
+        fidelity_key: str = DEFAULT_FIDELITY_KEY,
+        min_fidelity: float = 1 / 32,
+        cost_metric: str = DEFAULT_COST_METRIC,
+        acquisition: str = "mes",
+        num_initial: int = 5,
+        incumbent_share: float = 0.0,
+        num_candidates: int = 256,
+        fidelity_levels: int = 6,
+        seed: int | None = None,
+        max_concurrent: int | None = None,
+        max_trials: int | None = None,
+        torch_threads: int | None = 1,
+    ) -> None:
+        _check_text("fidelity_key", fidelity_key)
+        _check_text("cost_metric", cost_metric)
+        if isinstance(min_fidelity, bool) or not isinstance(min_fidelity, numbers.Real) or not 0 < min_fidelity <= 1:
+            raise ValueError(f"min_fidelity: got {min_fidelity!r}; use a fraction in (0, 1], e.g. 1/32.")
+        if acquisition not in ACQUISITIONS:
+            raise ValueError(f"acquisition: got {acquisition!r}; use one of {list(ACQUISITIONS)}.")
+        for name, value, low in (("num_initial", num_initial, 1), ("num_candidates", num_candidates, 8),
+                                 ("fidelity_levels", fidelity_levels, 2)):
+            _check_int(name, value, low)
+        if isinstance(incumbent_share, bool) or not isinstance(incumbent_share, numbers.Real) or not 0 <= incumbent_share < 1:
+            raise ValueError(f"incumbent_share: got {incumbent_share!r}; use a share in [0, 1), e.g. 0.1.")
+        if seed is not None:
+            _check_int("seed", seed, 0)
+        for name, value in (("max_concurrent", max_concurrent), ("max_trials", max_trials)):
+            if value is not None:
+                _check_int(name, value, 1)
+        super().__init__()
+        self._set_objectives(Objectives.optional(metric, mode))
+        self._fidelity_key = fidelity_key
+        self._min_fidelity = float(min_fidelity)
+        self._cost_metric = cost_metric
+        self._acquisition = acquisition
+        self._num_initial = int(num_initial)
+        self._incumbent_share = float(incumbent_share)
+        self._num_candidates = int(num_candidates)
+        self._fidelities = fidelity_ladder(self._min_fidelity, int(fidelity_levels))
+        self._seed = int(np.random.SeedSequence().entropy % 2**31) if seed is None else int(seed)
+        self._max_concurrent = max_concurrent
+        self._max_trials = max_trials
+        self._torch_threads = torch_threads
+        self._rng = np.random.default_rng(self._seed)
+        self._space: UnitCubeSpace | None = None
+        if space is not None:
+            self._set_space(space)
+        self._pending: dict[str, tuple[np.ndarray, float]] = {}
+        # trial_id -> (x, s, objective in maximisation form, cost or nan)
+        self._observations: dict[str, tuple[np.ndarray, float, float, float]] = {}
+        self._num_suggested = 0
+        self._num_incumbent_runs = 0
+        self._incumbent_runs: set[tuple] = set()
+        self._objective_seen = False
+        self._cost_seen = False
+        # Hyperparameters of the last optimisation (warm starts) and the data size it saw.
+        self._states: dict[str, Any] = {"model": None, "cost": None, "model_n": 0, "cost_n": 0}
+        self._fitted: tuple[int, Any] | None = None
+
+    # ------------------------------------------------------------------ Tune protocol
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        """Take Tune's metric, mode and ``param_space`` for whatever the constructor left unset."""
+        if self._metric is not None and self._space is not None:
+            return False
+        if self._metric is None and metric is not None:
+            self._set_objectives(Objectives.from_spec(metric, mode))
+        if self._space is None and config:
+            self._set_space(config)
+        return True
+
+    def set_max_concurrency(self, max_concurrent: int) -> bool:
+        _check_int("max_concurrent", max_concurrent, 1)
+        self._max_concurrent = int(max_concurrent)
+        return True
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        if self._space is None:
+            raise RuntimeError("FabolasSearch has no search space: pass space= or a Tuner param_space.")
+        if self._metric is None:
+            raise RuntimeError("FabolasSearch has no metric: pass metric= and mode= or set them in tune.TuneConfig.")
+        if self._max_trials is not None and self._num_suggested >= self._max_trials:
+            return Searcher.FINISHED
+        if self._max_concurrent is not None and len(self._pending) >= self._max_concurrent:
+            return None
+        point = self._incumbent_point() if self._wants_incumbent_run() else None
+        if point is not None:
+            self._num_incumbent_runs += 1
+            self._incumbent_runs.add(tuple(np.round(point[0], 9)))
+        elif len(self._observations) >= _MIN_MODEL_OBSERVATIONS and self._num_suggested >= self._num_initial:
+            point = self._model_point()
+        if point is None:
+            point = self._random_point()
+        x, s = point
+        self._pending[trial_id] = (x, s)
+        self._num_suggested += 1
+        config = self._space.decode(x)
+        config[self._fidelity_key] = float(s)
+        return config
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        """Record the objective and the cost of a finished trial.
+
+        Raises:
+            ValueError: when the result lacks the objective or the cost metric and no earlier
+                trial reported it (the trainable never reports it), naming the keys it did report.
+        """
+        point = self._pending.pop(trial_id, None)
+        if point is None or error or not result:
+            return
+        value = result.get(self._metric)
+        cost = result.get(self._cost_metric)
+        for name, present, seen in ((self._metric, value is not None, self._objective_seen),
+                                    (self._cost_metric, cost is not None, self._cost_seen)):
+            if not present and not seen:
+                argument = "metric" if name == self._metric else "cost_metric"
+                raise ValueError(
+                    f"{argument}: got {name!r}, but trial {trial_id} finished without reporting it "
+                    f"(it reported {sorted(k for k in result if not k.startswith('config/'))}); report "
+                    f"{name!r} from the trainable with tune.report, or pass {argument}= one of those keys."
+                )
+        self._objective_seen |= value is not None
+        self._cost_seen |= cost is not None
+        number = finite_or_none(value)
+        if number is None:
+            logger.warning("trial %s reported %s=%r; it is not used to fit the model", trial_id, self._metric, value)
+            return
+        sign = 1.0 if self._objectives.modes[0] == "max" else -1.0
+        cost_value = finite_or_none(cost)
+        self._observations[trial_id] = (point[0], point[1], sign * number, math.nan if cost_value is None else cost_value)
+
+    # ------------------------------------------------------------------ public queries
+    def incumbent(self) -> Incumbent | None:
+        """The evaluated configuration with the best posterior mean at ``s = 1`` (``None`` before any result).
+
+        With fewer than three results there is no model yet, and the best value observed at the
+        largest fraction stands in for the prediction.
+        """
+        if not self._observations or self._space is None:
+            return None
+        configs, predicted = self._predict_full()
+        best = int(np.argmax(predicted))
+        x = configs[best]
+        sign = 1.0 if self._objectives.modes[0] == "max" else -1.0
+        config = self._space.decode(x)
+        config[self._fidelity_key] = 1.0
+        evaluated = any(s >= 1.0 and np.allclose(ox, x) for ox, s, _, _ in self._observations.values())
+        return Incumbent(config=config, predicted=sign * float(predicted[best]), evaluated_at_full=evaluated)
+
+    @property
+    def fidelity_key(self) -> str:
+        """Config key of the training-set fraction."""
+        return self._fidelity_key
+
+    def model(self) -> SingleTaskMultiFidelityGP | None:
+        """The objective's GP over ``(x, s)`` fitted to the results so far (maximisation form), or ``None``."""
+        if len(self._observations) < _MIN_MODEL_OBSERVATIONS:
+            return None
+        with torch_thread_limit(self._torch_threads):
+            return self._fit_model()
+
+    def cost_model(self) -> Any:
+        """The cost model ``cost(x, s)`` the acquisition divides by (a BoTorch ``DeterministicModel``)."""
+        with torch_thread_limit(self._torch_threads):
+            return self._fit_cost()
+
+    # ------------------------------------------------------------------ choices
+    def _random_point(self) -> tuple[np.ndarray, float]:
+        x = self._space.sample(1, self._rng)[0]
+        if self._num_suggested < self._num_initial:
+            s = min(1.0, self._min_fidelity * 2.0 ** (self._num_suggested % 3))
+        else:
+            s = float(self._rng.choice(self._fidelities))
+        return x, s
+
+    def _wants_incumbent_run(self) -> bool:
+        if self._incumbent_share <= 0 or self._min_fidelity >= 1 or len(self._observations) < _MIN_MODEL_OBSERVATIONS:
+            return False
+        return self._num_incumbent_runs < self._incumbent_share * (self._num_suggested + 1)
+
+    def _incumbent_point(self) -> tuple[np.ndarray, float] | None:
+        with torch_thread_limit(self._torch_threads):
+            configs, predicted = self._predict_full()
+        x = configs[int(np.argmax(predicted))]
+        key = tuple(np.round(x, 9))
+        busy = any(np.allclose(px, x) and ps >= 1.0 for px, ps in self._pending.values())
+        if key in self._incumbent_runs or busy:
+            return None
+        return x, 1.0
+
+    def _model_point(self) -> tuple[np.ndarray, float] | None:
+        try:
+            with torch_thread_limit(self._torch_threads), torch.random.fork_rng():
+                torch.manual_seed((self._seed * 1_000_003 + self._num_suggested) % 2**31)
+                model = self._fit_model()
+                cost_model = self._fit_cost()
+                train_x, _ = self._training_data()
+                configs, predicted = self._predict_full(model)
+                anchors = configs[np.argsort(-predicted)[:_LOCAL_ANCHORS]]
+                candidates = candidate_set(self._space, self._rng, self._num_candidates, anchors)
+                pending = [np.append(x, s) for x, s in self._pending.values()]
+                x_pending = torch.tensor(np.array(pending), dtype=torch.double) if pending else None
+                exclude = train_x if x_pending is None else torch.cat([train_x, x_pending])
+                return choose_next(
+                    self._acquisition, model, cost_model, candidates, self._fidelities,
+                    x_pending=x_pending, exclude=exclude, best_value=float(predicted.max()),
+                    min_fidelity=self._min_fidelity, snap=self._space.snap,
+                )
+        except Exception as error:  # a numerical failure must not end a long tuning run
+            logger.warning("FabolasSearch: model-based choice failed (%s); suggesting a random point", error)
+            return None
+
+    # ------------------------------------------------------------------ models
+    def _training_data(self) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = list(self._observations.values())
+        train_x = torch.tensor(np.array([np.append(x, s) for x, s, _, _ in rows]), dtype=torch.double)
+        train_y = torch.tensor([[y] for _, _, y, _ in rows], dtype=torch.double)
+        return train_x, train_y
+
+    def _fit_model(self) -> SingleTaskMultiFidelityGP:
+        if self._fitted is not None and self._fitted[0] == len(self._observations):
+            return self._fitted[1]
+        train_x, train_y = self._training_data()
+        model = SingleTaskMultiFidelityGP(
+            train_x, train_y, data_fidelities=[train_x.shape[1] - 1], linear_truncated=False,
+            outcome_transform=Standardize(m=1),
+        )
+        count = len(self._observations)
+        optimise = self._states["model"] is None or needs_refit(count, self._states["model_n"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self._states["model"] = fit_warm(model, self._states["model"], optimise=optimise)
+        if optimise:
+            self._states["model_n"] = count
+        self._fitted = (len(self._observations), model)
+        return model
+
+    def _fit_cost(self) -> Any:
+        rows = [(np.append(x, s), c) for x, s, _, c in self._observations.values() if math.isfinite(c)]
+        dim = (self._space.dim if self._space is not None else 0) + 1
+        train_x = torch.tensor(np.array([r for r, _ in rows]).reshape(-1, dim), dtype=torch.double)
+        costs = torch.tensor([c for _, c in rows], dtype=torch.double)
+        count = len(rows)
+        optimise = self._states["cost"] is None or needs_refit(count, self._states["cost_n"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model, state = fit_cost_model(
+                train_x, costs, dim - 1, previous=self._states["cost"], optimise=optimise
+            )
+        if state is not None:
+            self._states["cost"] = state
+            if optimise:
+                self._states["cost_n"] = count
+        return model
+
+    def _predict_full(self, model: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct evaluated configurations and their predicted objective at ``s = 1`` (maximisation form)."""
+        rows = list(self._observations.values())
+        configs = np.unique(np.array([x for x, _, _, _ in rows]), axis=0)
+        if model is None and len(rows) >= _MIN_MODEL_OBSERVATIONS:
+            model = self._fit_model()
+        if model is None:  # too few results for a model: the value seen at the largest fraction
+            best = {}
+            for x, s, y, _ in rows:
+                key = tuple(x)
+                if key not in best or (s, y) > best[key]:
+                    best[key] = (s, y)
+            return configs, np.array([best[tuple(x)][1] for x in configs])
+        full = torch.tensor(np.column_stack([configs, np.ones(len(configs))]), dtype=torch.double)
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mean = model.posterior(full).mean[..., 0]
+        return configs, mean.numpy()
+
+    # ------------------------------------------------------------------ set-up and state
+    def _set_objectives(self, objectives: Objectives | None) -> None:
+        if objectives is not None and len(objectives) != 1:
+            raise ValueError(
+                f"metric: got {list(objectives.names)}; FabolasSearch optimises one objective, give one metric."
+            )
+        self._objectives = objectives
+        self._metric = None if objectives is None else objectives.names[0]
+        self._mode = None if objectives is None else objectives.modes[0]
+
+    def _set_space(self, space: Mapping[str, Any]) -> None:
+        if self._fidelity_key in space:
+            raise ValueError(
+                f"space: holds {self._fidelity_key!r}, the fidelity_key FabolasSearch sets itself; "
+                "remove it from the space or pass another fidelity_key."
+            )
+        self._space = UnitCubeSpace(space)
+
+    _STATE = (
+        "_objectives", "_fidelity_key", "_min_fidelity", "_cost_metric", "_acquisition", "_num_initial",
+        "_incumbent_share", "_num_candidates", "_fidelities", "_seed", "_max_concurrent", "_max_trials",
+        "_space", "_pending", "_observations", "_num_suggested", "_num_incumbent_runs", "_incumbent_runs",
+        "_objective_seen", "_cost_seen", "_states",
+    )
+
+    def save(self, checkpoint_path: str) -> None:
+        state = {name: getattr(self, name) for name in self._STATE}
+        state["rng"] = self._rng.bit_generator.state
+        with open(checkpoint_path, "wb") as handle:
+            pickle.dump(state, handle)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as handle:
+            state = pickle.load(handle)
+        self._rng = np.random.default_rng()
+        self._rng.bit_generator.state = state.pop("rng")
+        for name, value in state.items():
+            setattr(self, name, value)
+        self._set_objectives(self._objectives)
+        self._fitted = None
+
+
+def _check_int(name: str, value: Any, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name}: got {value!r}; use an integer >= {low}.")
+
+
+def _check_text(name: str, value: Any) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name}: got {value!r}; use a non-empty string such as the result key.")
+

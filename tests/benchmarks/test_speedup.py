@@ -1,0 +1,130 @@
+"""Tests for benchmarks.speedup and the simulator's evaluation at a suggested fraction."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+from ray import tune
+from ray.tune.search import Searcher
+
+from benchmarks import cli
+from benchmarks.blackboxes.base import Fidelity
+from benchmarks.simulator import SimulatedCluster
+from benchmarks.speedup import cost_to_target, plot_speedup, run_traced, speedup_study, speedup_table
+
+
+class FractionBlackbox:
+    """``loss(x, s) = (x - 0.3)^2 + 0.2 (1 - s)``, ``cost(s) = 0.1 + 10 s``: training-set fraction as fidelity."""
+
+    name = "synthetic-fraction"
+    instance = "default"
+    objectives = {"loss": "min"}
+
+    def __init__(self) -> None:
+        self.fidelity = Fidelity("trainsize", 0.05, 1.0, "fraction", [0.125, 0.25, 0.5, 1.0])
+        self.calls: list[float] = []
+
+    def search_space(self) -> dict:
+        return {"x": tune.uniform(0.0, 1.0)}
+
+    def evaluate(self, config: dict, fidelity: float | None = None) -> dict[str, float]:
+        s = self.fidelity.max if fidelity is None else fidelity
+        self.calls.append(s)
+        return {"loss": (config["x"] - 0.3) ** 2 + 0.2 * (1 - s), "cost": 0.1 + 10.0 * s}
+
+    def features_of(self, config: dict):
+        return [config["x"]]
+
+
+class Scripted(Searcher):
+    """Suggests the configs given, in order."""
+
+    def __init__(self, configs: list[dict]) -> None:
+        super().__init__(metric="loss", mode="min")
+        self.configs = list(configs)
+        self.results: list[dict] = []
+
+    def suggest(self, trial_id: str):
+        return self.configs.pop(0) if self.configs else Searcher.FINISHED
+
+    def on_trial_complete(self, trial_id: str, result=None, error=False) -> None:
+        self.results.append(result)
+
+
+@pytest.mark.parametrize("key", ["data_fraction", "trainsize"])
+def test_simulator_evaluates_once_at_the_fraction_a_suggestion_names(key):
+    blackbox = FractionBlackbox()
+    searcher = Scripted([{"x": 0.3, key: 0.25}, {"x": 0.5}, {"x": 0.3, key: 0.01}])
+    history = SimulatedCluster(blackbox, searcher, num_workers=1, max_trials=3).run()
+    assert history["fidelity"].tolist() == [0.25, 1.0, 0.05]  # 0.01 clipped to the smallest fraction
+    assert history["training_iteration"].tolist() == [1, 4, 1]
+    assert history["cost"].tolist() == pytest.approx([2.6, 10.1, 0.6])
+    assert searcher.results[0]["time_total_s"] == pytest.approx(2.6)
+    assert searcher.results[0]["loss"] == pytest.approx(0.15)
+
+
+def test_cost_to_target_in_both_directions():
+    trace = pd.DataFrame({"cumulative_cost": [1.0, 2.0, 4.0], "value": [math.nan, 0.5, 0.2]})
+    assert cost_to_target(trace, 0.5, "min") == 2.0
+    assert cost_to_target(trace, 0.1, "min") is None
+    assert cost_to_target(trace, 0.2, "max") == 2.0
+
+
+def test_speedup_table_counts_unreached_seeds_as_zero():
+    table = pd.DataFrame({
+        "method": ["a", "a", "b"], "speedup": [3.0, 0.0, 0.0],
+        "cost_to_target": [1.0, None, None], "final_value": [0.1, 0.2, 0.3],
+    })
+    summary = speedup_table(table)
+    assert summary["a"]["speedup"] == 1.5 and summary["a"]["reached"] == 0.5
+    assert summary["b"]["speedup"] is None and summary["b"]["reached"] == 0.0
+
+
+def test_traced_random_run_values_the_best_full_fidelity_evaluation():
+    blackbox = FractionBlackbox()
+    trace = run_traced(blackbox, "random", seed=0, budget=5)
+    assert len(trace) == 5
+    assert trace["cumulative_cost"].is_monotonic_increasing
+    assert trace["value"].tolist() == pytest.approx(trace["observed"].cummin().tolist())
+
+
+def test_speedup_study_compares_a_method_with_the_baseline(tmp_path):
+    blackbox = FractionBlackbox()
+    table, traces = speedup_study(blackbox, ["random"], "gp-bo", seeds=1, budget=30, baseline_budget=3)
+    row = table.iloc[0]
+    assert row["target"] == pytest.approx(traces["gp-bo"][0]["observed"].min())
+    assert row["total_cost"] <= row["baseline_total_cost"] + 10.1  # stops once it spent the baseline's cost
+    if row["cost_to_target"] is not None and not math.isnan(row["cost_to_target"]):
+        assert row["speedup"] == pytest.approx(row["baseline_cost_to_target"] / row["cost_to_target"])
+    assert plot_speedup(traces, tmp_path / "plot.png").stat().st_size > 0
+
+
+def test_fabolas_incumbent_is_traced_and_charged_only_its_evaluations():
+    blackbox = FractionBlackbox()
+    trace = run_traced(blackbox, "fabolas", seed=0, budget=6)
+    assert trace["fidelity"].iloc[0] < 0.1  # the initial design is cheap
+    assert trace["cost"].tolist() == pytest.approx([0.1 + 10 * s for s in trace["fidelity"]])
+    assert trace["value"].notna().all()
+
+
+def test_cli_speedup_rejects_a_benchmark_without_a_fraction(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "load_blackbox", lambda *args, **kwargs: type("B", (), {"fidelity": None})())
+    code = cli.main(["speedup", "--benchmark", "nmthpo", "--data", str(tmp_path), "--instance", "x",
+                     "--method", "fabolas", "--seeds", "1"])
+    assert code == 2
+    assert "training-set fraction" in capsys.readouterr().err
+
+
+def test_cli_speedup_prints_the_json_summary_last(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "load_blackbox", lambda *args, **kwargs: FractionBlackbox())
+    code = cli.main(["speedup", "--benchmark", "synthetic", "--data", str(tmp_path), "--instance", "x",
+                     "--method", "random", "--baseline", "random", "--seeds", "1", "--baseline-budget", "3", "--budget", "20",
+                     "--out", str(tmp_path / "out")])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(summary) >= {"speedup", "reached", "methods"} and summary["method"] == "random"
+    assert 0.0 <= summary["reached"] <= 1.0
+    assert sorted(p.suffix for p in (tmp_path / "out").iterdir()) == [".csv", ".csv", ".png"]

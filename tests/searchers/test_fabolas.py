@@ -1,0 +1,217 @@
+"""Tests for searchers.fabolas: the model, the cost model, suggestions, parallelism, state, errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from botorch.models.cost import AffineFidelityCostModel
+from gpytorch.kernels import Kernel
+from ray import tune
+from ray.tune.search import Searcher
+
+from searchers.fabolas import FabolasSearch, Incumbent
+from searchers._fabolas_cost import LogCostModel, MIN_COST_OBSERVATIONS
+from searchers._fabolas_space import UnitCubeSpace
+
+SPACE = {
+    "lr": tune.loguniform(1e-4, 1e-1),
+    "layers": tune.randint(1, 5),
+    "act": tune.choice(["relu", "tanh"]),
+    "optim": {"momentum": tune.uniform(0.5, 0.99)},
+    "epochs": 3,
+}
+FAST = {"num_candidates": 24, "fidelity_levels": 3, "num_initial": 3}
+
+
+def loss(config: dict) -> float:
+    """Smallest at lr = 1e-2, momentum 0.9, 'tanh'; larger on less data."""
+    s = config["data_fraction"]
+    return ((math.log10(config["lr"]) + 2) ** 2 + (config["optim"]["momentum"] - 0.9) ** 2
+            + 0.1 * (config["act"] == "relu") + 0.5 * (1 - s) ** 2)
+
+
+def cost(config: dict) -> float:
+    return 0.2 + 5.0 * config["data_fraction"] * config["layers"]
+
+
+def searcher(**options) -> FabolasSearch:
+    return FabolasSearch(SPACE, metric="loss", mode="min", seed=0, **{**FAST, **options})
+
+
+def feed(search: FabolasSearch, count: int, start: int = 0) -> list[dict]:
+    configs = []
+    for i in range(start, start + count):
+        config = search.suggest(f"t{i}")
+        configs.append(config)
+        search.on_trial_complete(f"t{i}", {"loss": loss(config), "time_total_s": cost(config)})
+    return configs
+
+
+def kernels(module) -> list[str]:
+    return [type(m).__name__ for m in module.modules() if isinstance(m, Kernel)]
+
+
+def test_model_is_a_multi_fidelity_gp_with_the_downsampling_kernel():
+    search = searcher()
+    assert search.model() is None  # no results yet
+    feed(search, 4)
+    names = kernels(search.model().covar_module)
+    assert "DownsamplingKernel" in names
+    assert "LinearTruncatedFidelityKernel" not in names
+
+
+def test_cost_model_learns_a_cost_that_grows_with_the_fraction():
+    search = searcher(num_initial=20)
+    assert isinstance(search.cost_model(), AffineFidelityCostModel)  # the prior, before data
+    feed(search, 12)
+    model = search.cost_model()
+    assert isinstance(model, LogCostModel)
+    point = UnitCubeSpace(SPACE).encode({"lr": 1e-2, "layers": 2, "act": "tanh", "optim": {"momentum": 0.9}})
+    fractions = [1 / 32, 0.25, 1.0]
+    inputs = torch.tensor(np.array([[np.append(point, s)] for s in fractions]), dtype=torch.double)
+    predicted = model(inputs).squeeze().tolist()
+    assert predicted[0] < predicted[1] < predicted[2]
+    truth = 0.2 + 5.0 * 1.0 * 2
+    assert truth / 2 < predicted[2] < truth * 2  # extrapolated from small fractions only
+
+
+def test_affine_prior_is_used_until_enough_costs_are_measured():
+    search = searcher()
+    feed(search, MIN_COST_OBSERVATIONS - 1)
+    assert isinstance(search.cost_model(), AffineFidelityCostModel)
+
+
+def test_suggestions_respect_bounds_types_and_the_fidelity_range():
+    search = searcher(min_fidelity=0.1)
+    for config in feed(search, 8):
+        assert 1e-4 <= config["lr"] <= 1e-1
+        assert isinstance(config["layers"], int) and 1 <= config["layers"] <= 4
+        assert config["act"] in ("relu", "tanh")
+        assert 0.5 <= config["optim"]["momentum"] <= 0.99
+        assert config["epochs"] == 3
+        assert 0.1 <= config["data_fraction"] <= 1.0
+
+
+def test_initial_design_is_cheap_and_gp_bo_stays_at_full_data():
+    initial = feed(searcher(num_initial=3, min_fidelity=1 / 16), 3)
+    assert [c["data_fraction"] for c in initial] == [1 / 16, 1 / 8, 1 / 4]
+    full = feed(searcher(min_fidelity=1.0), 5)
+    assert {c["data_fraction"] for c in full} == {1.0}
+
+
+def test_parallel_suggestions_differ():
+    search = searcher(max_concurrent=4)
+    feed(search, 4)
+    pending = [search.suggest(f"p{i}") for i in range(4)]
+    points = {(c["lr"], c["layers"], c["act"], c["optim"]["momentum"], c["data_fraction"]) for c in pending}
+    assert len(points) == 4
+    assert search.suggest("p4") is None  # max_concurrent reached
+
+
+def test_max_trials_finishes():
+    search = searcher(max_trials=2)
+    feed(search, 2)
+    assert search.suggest("t9") == Searcher.FINISHED
+
+
+def test_incumbent_is_predicted_at_full_data():
+    search = searcher()
+    assert search.incumbent() is None
+    configs = feed(search, 6)
+    incumbent = search.incumbent()
+    assert isinstance(incumbent, Incumbent)
+    assert incumbent.config["data_fraction"] == 1.0
+    evaluated = [{k: v for k, v in c.items() if k != "data_fraction"} for c in configs]
+    assert {k: v for k, v in incumbent.config.items() if k != "data_fraction"} in evaluated
+    assert math.isfinite(incumbent.predicted)
+
+
+def test_incumbent_share_spends_suggestions_on_the_incumbent_at_full_data():
+    search = searcher(incumbent_share=0.5)
+    configs = feed(search, 7)
+    strip = lambda config: {k: v for k, v in config.items() if k != "data_fraction"}  # noqa: E731
+    # A re-evaluation: a configuration first seen at a small fraction, suggested again at s = 1.
+    repeats = [c for i, c in enumerate(configs) if c["data_fraction"] == 1.0 and strip(c) in map(strip, configs[:i])]
+    assert repeats, configs
+
+
+def test_save_and_restore_replay_the_same_suggestions(tmp_path):
+    original = searcher()
+    feed(original, 4)
+    original.suggest("pending")
+    path = str(tmp_path / "fabolas.pkl")
+    original.save(path)
+    restored = FabolasSearch(seed=123)
+    restored.restore(path)
+    assert restored.metric == "loss" and restored.mode == "min"
+    assert restored.suggest("next") == original.suggest("next")
+    restored.on_trial_complete("pending", {"loss": 1.0, "time_total_s": 1.0})
+    assert len(restored._observations) == 5
+
+
+def test_space_and_metric_can_come_from_tune():
+    search = FabolasSearch(seed=0, **FAST)
+    assert search.set_search_properties("loss", "min", SPACE) is True
+    assert "data_fraction" in search.suggest("t0")
+
+
+@pytest.mark.parametrize(
+    "result, match",
+    [
+        ({"time_total_s": 1.0, "accuracy": 0.9}, r"metric: got 'loss'.*reported \['accuracy', 'time_total_s'\]"),
+        ({"loss": 0.3}, r"cost_metric: got 'time_total_s'.*report 'time_total_s'"),
+    ],
+)
+def test_a_result_without_the_objective_or_the_cost_is_a_clear_error(result, match):
+    search = searcher()
+    search.suggest("t0")
+    with pytest.raises(ValueError, match=match):
+        search.on_trial_complete("t0", result)
+
+
+def test_a_missing_value_after_earlier_reports_is_skipped_not_fatal():
+    search = searcher()
+    feed(search, 2)
+    search.suggest("t2")
+    search.on_trial_complete("t2", {"time_total_s": 1.0})
+    assert len(search._observations) == 2
+
+
+def test_custom_cost_metric_is_read():
+    search = searcher(cost_metric="gpu_seconds")
+    search.suggest("t0")
+    search.on_trial_complete("t0", {"loss": 0.5, "gpu_seconds": 7.0})
+    assert list(search._observations.values())[0][3] == 7.0
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"min_fidelity": 0.0}, r"min_fidelity: got 0.0; use a fraction in \(0, 1\]"),
+        ({"acquisition": "ei"}, r"acquisition: got 'ei'; use one of \['mes', 'kg'\]"),
+        ({"incumbent_share": 1.0}, r"incumbent_share: got 1.0"),
+        ({"num_initial": 0}, r"num_initial: got 0; use an integer >= 1"),
+        ({"fidelity_key": ""}, r"fidelity_key: got ''"),
+        ({"metric": ["a", "b"], "mode": ["max", "min"]}, r"metric: got \['a', 'b'\]; FabolasSearch optimises one"),
+    ],
+)
+def test_invalid_arguments_name_the_argument_and_the_fix(kwargs, match):
+    options = {"metric": "loss", "mode": "min", **kwargs}
+    with pytest.raises(ValueError, match=match):
+        FabolasSearch(SPACE, **options)
+
+
+def test_space_holding_the_fidelity_key_is_rejected():
+    with pytest.raises(ValueError, match=r"space: holds 'data_fraction'"):
+        FabolasSearch({**SPACE, "data_fraction": tune.uniform(0.1, 1)}, metric="loss", mode="min")
+
+
+@pytest.mark.slow
+def test_knowledge_gradient_suggests_inside_the_bounds():
+    search = searcher(acquisition="kg", min_fidelity=0.2)
+    configs = feed(search, 4)
+    assert all(0.2 <= c["data_fraction"] <= 1.0 for c in configs)
+    assert 1e-4 <= configs[-1]["lr"] <= 1e-1
