@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import fcntl
 import io
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -64,13 +65,19 @@ def _benchmark_set(data_dir: Path, scenario: str):
     if not (data_dir / scenario).is_dir():
         found = sorted(p.name for p in data_dir.iterdir() if p.is_dir()) if data_dir.is_dir() else []
         raise ValueError(f"scenario={scenario!r} has no folder in {data_dir}; available: {found}.")
-    try:
-        local_config.config  # noqa: B018 - loads the settings file, raising if absent
-    except Exception:
-        local_config.init_config(data_path=str(data_dir))
-    local_config.set_data_path(str(data_dir))
-    with contextlib.redirect_stdout(io.StringIO()):  # silence the citation banner
-        return BenchmarkSet(scenario, multithread=False)
+    # The settings file is rewritten in place; processes doing this at once (parallel benchmark
+    # jobs) can read it half-written, so they take turns.
+    lock_path = Path(local_config.settings_path).parent / "settings.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            local_config.config  # noqa: B018 - loads the settings file, raising if absent
+        except Exception:
+            local_config.init_config(data_path=str(data_dir))
+        local_config.set_data_path(str(data_dir))
+        with contextlib.redirect_stdout(io.StringIO()):  # silence the citation banner
+            return BenchmarkSet(scenario, multithread=False)
 
 
 def available_instances(data_dir: str | Path, scenario: str) -> list[str]:
