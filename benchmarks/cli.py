@@ -99,6 +99,8 @@ def _build_parser() -> argparse.ArgumentParser:
     study.add_argument("--workers", type=int, default=4, help="simulated concurrent trials")
     study.add_argument("--jobs", type=int, default=1, help="runs executed at once, one process each")
     study.add_argument("--cache", metavar="DIR", help="keep finished runs in DIR and reuse them")
+    study.add_argument("--merge", metavar="DIR[,DIR...]",
+                       help="write one README/summary over study folders run apart (runs nothing)")
 
     report = commands.add_parser("report", help="regenerate the markdown report and plots")
     report.add_argument("--data", metavar="DIR", help="folder holding nmthpo/ and yahpo/ (required)")
@@ -232,10 +234,14 @@ def _speedup(args: argparse.Namespace) -> int:
 
 
 def _schedulers(args: argparse.Namespace) -> int:
-    from benchmarks.scheduler_study import DEFAULT_METHODS, NMT_DEV_PAIRS, run_study
+    from benchmarks.scheduler_study import DEFAULT_METHODS, NMT_DEV_PAIRS, merge_studies, run_study
 
-    data_dir = _check_data_dir(args.data)
     split = lambda text: None if text is None else [p.strip() for p in text.split(",") if p.strip()]  # noqa: E731
+    command = " ".join(["python -m benchmarks", *args.argv])
+    if args.merge:
+        print(merge_studies(split(args.merge), args.out, command=command)["readme"].read_text())
+        return 0
+    data_dir = _check_data_dir(args.data)
     methods = parse_methods(args.methods) if args.methods else list(DEFAULT_METHODS)
     pairs, lcbench = split(args.nmt_pairs), split(args.lcbench_instances)
     paths = run_study(
@@ -243,8 +249,7 @@ def _schedulers(args: argparse.Namespace) -> int:
         workers=args.workers, methods=methods,
         lcbench_instances=None if lcbench is None else [i for i in lcbench if i != "none"],
         nmt_pairs=NMT_DEV_PAIRS if pairs is None else [p for p in pairs if p != "none"],
-        jobs=args.jobs, cache=args.cache, progress=_progress,
-        command=" ".join(["python -m benchmarks", *args.argv]),
+        jobs=args.jobs, cache=args.cache, progress=_progress, command=command,
     )
     print(paths["readme"].read_text())
     return 0

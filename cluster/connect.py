@@ -29,6 +29,8 @@ import socket
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cluster.resources import FieldError
+
 __all__ = [
     "ClusterError",
     "check_address_answers",
@@ -46,7 +48,7 @@ _SELF_RESOLVED = ("auto", "local")
 _PROBE_TIMEOUT_S = 5.0
 
 
-class ClusterError(ValueError):
+class ClusterError(FieldError):
     """The cluster cannot be reached, or cannot run the experiment as asked; ``field`` names the
     setting at fault (``"address"``, ``"storage_path"``).
 
@@ -54,14 +56,6 @@ class ClusterError(ValueError):
         >>> str(ClusterError("got 'x:1'; nothing answers there.", "address"))
         "address: got 'x:1'; nothing answers there."
     """
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}" if self.field else self.message
 
 
 def cluster_address(address: str | None, environ: Mapping[str, str] | None = None) -> str | None:

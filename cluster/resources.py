@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "FieldError",
     "InsufficientResourcesError",
     "ResourcesError",
     "TrialResources",
@@ -45,7 +46,19 @@ __all__ = [
 _TOLERANCE = 1e-9
 
 
-class ResourcesError(ValueError):
+class FieldError(ValueError):
+    """A setting at fault: ``str(error)`` reads ``field: message`` (just ``message`` without a field)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class ResourcesError(FieldError):
     """An invalid per-trial request; ``field`` names the request key at fault (``"cpu"``, ``"gpu"``).
 
     ``str(error)`` reads ``field: message``; a caller that knows where the request came from
@@ -55,14 +68,6 @@ class ResourcesError(ValueError):
         >>> str(ResourcesError("got -1; use a number >= 0.", "cpu"))
         'cpu: got -1; use a number >= 0.'
     """
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}" if self.field else self.message
 
 
 class InsufficientResourcesError(ResourcesError):

@@ -184,6 +184,7 @@ def _build_tuner(experiment: Experiment, trainable: Any, storage_dir: Path) -> A
     from ray import tune
 
     from cluster.fault_tolerance import StopRetryingRaisedTrials
+    from schedulers.state import SchedulerStateCallback, keeps_state
 
     if (experiment.thresholds or experiment.constraints) and not get_method(experiment.method).searches_feasible:
         logger.warning(
@@ -191,9 +192,10 @@ def _build_tuner(experiment: Experiment, trainable: Any, storage_dir: Path) -> A
             "to the reported Pareto front.", experiment.method,
         )
     searcher = build_searcher(experiment.method, experiment.search_problem(), **experiment.method_options)
+    scheduler = build_scheduler(experiment)
     tune_config = tune.TuneConfig(
         search_alg=searcher,
-        scheduler=build_scheduler(experiment),
+        scheduler=scheduler,
         num_samples=experiment.budget.num_trials,
         max_concurrent_trials=experiment.budget.max_concurrent,
         time_budget_s=experiment.budget.time_budget_s,
@@ -209,6 +211,9 @@ def _build_tuner(experiment: Experiment, trainable: Any, storage_dir: Path) -> A
         callbacks=[
             TrialEndingRecorder(storage_dir / experiment.name),
             StopRetryingRaisedTrials(storage_dir / experiment.name / FAILED_TRIALS_DIRNAME),
+            # Last: Tune matches callback states by position. Tune does not checkpoint schedulers;
+            # this keeps ASHA's rung records across --resume.
+            *([SchedulerStateCallback(scheduler)] if keeps_state(scheduler) else []),
         ],
         verbose=1,
     )
@@ -255,7 +260,9 @@ def _reference_point(eligible: pd.DataFrame, objectives: Any) -> dict | None:
 # from the newest session's files. It writes them first into the driver's staging folder,
 # /tmp/ray/session_<id>/artifacts/<time>/<experiment name>/driver_artifacts (the layout
 # ray.train's StorageContext documents), then copies them to the experiment directory.
-_SESSION_STATE_FILES = ("experiment_state-{}.json", "search_gen_state-{}.json", "searcher-state-{}.pkl")
+_SESSION_STATE_FILES = (
+    "experiment_state-{}.json", "search_gen_state-{}.json", "searcher-state-{}.pkl", "callback-states-{}.pkl",
+)
 _STAGING_GLOB = "ray/session_*/artifacts/*/{name}/driver_artifacts"
 
 
@@ -263,9 +270,10 @@ def repair_state_after_kill(experiment_dir: Path, temp_dir: str | None = None) -
     """Mend the newest session's state files when the driver died while Tune copied them.
 
     A kill during Tune's background copy leaves one of the newest session's files (trial table,
-    search-generator state, searcher state) truncated or empty in the experiment directory; Tune
-    would then fail to restore and start the experiment over. The staging copies the killed
-    driver wrote before copying are whole, so that session's three files are taken from there
+    search-generator state, searcher state, callback states such as the scheduler's rungs)
+    truncated or empty in the experiment directory; Tune would then fail to restore and start the
+    experiment over. The staging copies the killed driver wrote before copying are whole, so that
+    session's files are taken from there
     (atomically). Without them, they are set aside (suffix ``.truncated``) and Tune resumes from
     the session before, whose files are whole.
 

@@ -71,7 +71,7 @@ class SynchronousHyperBand(HyperBandScheduler):
         return max(pausing, default=1)
 
     def _create_bracket(self, s: int) -> _Bracket:
-        return _CountingBracket(
+        return self._bracket_type(
             time_attr=self._time_attr,
             max_trials=self._get_n0(s),
             init_t_attr=self._get_r0(s),
@@ -79,7 +79,13 @@ class SynchronousHyperBand(HyperBandScheduler):
             eta=self._eta,
             s=s,
             stop_last_trials=self._stop_last_trials,
+            **self._bracket_options(),
         )
+
+    _bracket_type: type = _CountingBracket
+
+    def _bracket_options(self) -> dict[str, Any]:
+        return {}
 
 
 def pareto_order(objectives: Objectives, results: Sequence[Mapping[str, Any] | None], keep: int) -> list[int]:
@@ -142,6 +148,7 @@ class MultiObjectiveHyperBand(SynchronousHyperBand):
     """
 
     pauses_trials = True
+    _bracket_type = _ParetoBracket
 
     def __init__(
         self,
@@ -167,14 +174,5 @@ class MultiObjectiveHyperBand(SynchronousHyperBand):
             return super().set_search_properties(self.objectives.names[0], self.objectives.modes[0])
         return True
 
-    def _create_bracket(self, s: int) -> _Bracket:
-        return _ParetoBracket(
-            time_attr=self._time_attr,
-            max_trials=self._get_n0(s),
-            init_t_attr=self._get_r0(s),
-            max_t_attr=self._max_t_attr,
-            eta=self._eta,
-            s=s,
-            stop_last_trials=self._stop_last_trials,
-            objectives=self.objectives,
-        )
+    def _bracket_options(self) -> dict[str, Any]:
+        return {"objectives": self.objectives}

@@ -20,7 +20,7 @@ from ray.tune.search.sample import Categorical, Domain, Float, Function, Integer
 from ray.tune.search.variant_generator import parse_spec_vars
 from ray.tune.utils.util import unflatten_dict
 
-from searchers._tune_space import flatten_search_space
+from searchers._tune_space import _lookup, flatten_search_space
 
 __all__ = ["DEFAULT_FIDELITY_KEY", "UnitCubeSpace"]
 
@@ -215,12 +215,3 @@ def _single_value(domain: Domain) -> Any:
     return int(value) if isinstance(domain, Integer) else float(value)
 
 
-def _lookup(config: Mapping[str, Any], name: str) -> tuple[bool, Any]:
-    if name in config:
-        return True, config[name]
-    node: Any = config
-    for key in name.split("/"):
-        if not isinstance(node, Mapping) or key not in node:
-            return False, None
-        node = node[key]
-    return True, node

@@ -6,9 +6,10 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from benchmarks.report import InstanceResult
-from benchmarks.scheduler_study import goal_met, instance_rows, mean_ranks, run_study
+from benchmarks.scheduler_study import goal_met, instance_rows, mean_ranks, merge_studies, run_study
 from tests.benchmarks.synthetic_tables import SYNTHETIC_PAIR
 
 
@@ -50,3 +51,16 @@ def test_run_study_writes_the_report(tables, tmp_path):
     assert [row["trials"] for row in summary["rows"]] == [6, 12]
     assert "MO-ASHA at 12 trials" in paths["readme"].read_text()
     assert paths["nmthpo_plot"].is_file()
+
+
+def test_merge_joins_parts_run_apart_and_refuses_different_settings(tables, tmp_path):
+    common = dict(seeds=1, budget=8, baseline_budget=4, methods=["random", "mo-asha"], lcbench_instances=[],
+                  nmt_pairs=[SYNTHETIC_PAIR])
+    run_study(tables, tmp_path / "a", **common)
+    run_study(tables, tmp_path / "b", **common)
+    paths = merge_studies([tmp_path / "a", tmp_path / "b"], tmp_path / "all")
+    assert len(json.loads(paths["summary"].read_text())["rows"]) == 4
+    assert "a/README.md" in paths["readme"].read_text()
+    run_study(tables, tmp_path / "c", **{**common, "budget": 6})
+    with pytest.raises(ValueError, match="different settings"):
+        merge_studies([tmp_path / "a", tmp_path / "c"], tmp_path / "bad")

@@ -63,3 +63,12 @@ def test_an_empty_search_generator_state_counts_as_truncated(tmp_path):
     (staging / f"search_gen_state-{SESSION}.json").write_bytes(pickle.dumps({"counter": 3}))
     assert repair_state_after_kill(experiment_dir, temp_dir=str(tmp_path / "tmp")) == "from staging"
     assert pickle.loads((experiment_dir / f"search_gen_state-{SESSION}.json").read_bytes()) == {"counter": 3}
+
+
+def test_truncated_callback_states_scheduler_rungs_included_are_mended(tmp_path):
+    experiment_dir, whole = _experiment(tmp_path, truncated=False)
+    (experiment_dir / f"callback-states-{SESSION}.pkl").write_bytes(pickle.dumps({0: {"rungs": 1}})[:5])
+    staging = _staging(tmp_path, "crash", whole)
+    (staging / f"callback-states-{SESSION}.pkl").write_bytes(pickle.dumps({0: {"rungs": 2}}))
+    assert repair_state_after_kill(experiment_dir, temp_dir=str(tmp_path / "tmp")) == "from staging"
+    assert pickle.loads((experiment_dir / f"callback-states-{SESSION}.pkl").read_bytes()) == {0: {"rungs": 2}}
