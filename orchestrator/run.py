@@ -112,6 +112,7 @@ def run(experiment: Experiment, *, resume: bool = False, fresh: bool = False) ->
         logger.warning("Moved the earlier run of %r aside to %s.", experiment.name, aside)
 
     if resume:
+        repair_tuner_state(experiment_dir)
         repair_state_after_kill(experiment_dir)
     if resume and tune.Tuner.can_restore(str(experiment_dir)):
         logger.info("Resuming experiment from %s", experiment_dir)
@@ -126,6 +127,7 @@ def run(experiment: Experiment, *, resume: bool = False, fresh: bool = False) ->
         tuner = _build_tuner(experiment, trainable, storage_dir)
         experiment_dir.mkdir(parents=True, exist_ok=True)
         _try_save_spec(experiment, experiment_dir)  # a resumed run keeps the spec it started with
+    keep_tuner_state(experiment_dir)
 
     with tune_environment():
         grid = tuner.fit()
@@ -264,6 +266,44 @@ _SESSION_STATE_FILES = (
     "experiment_state-{}.json", "search_gen_state-{}.json", "searcher-state-{}.pkl", "callback-states-{}.pkl",
 )
 _STAGING_GLOB = "ray/session_*/artifacts/*/{name}/driver_artifacts"
+
+
+_TUNER_STATE = "tuner.pkl"
+_TUNER_STATE_COPY = ".tuner.pkl.whole"
+
+
+def _loads(path: Path) -> bool:
+    try:
+        pickle.loads(path.read_bytes())
+    except Exception:
+        return False
+    return True
+
+
+def keep_tuner_state(experiment_dir: Path) -> None:
+    """Keep a whole copy of Tune's ``tuner.pkl``, which every ``Tuner`` and ``Tuner.restore`` rewrites.
+
+    Tune truncates and rewrites the file in place when a run starts or resumes (ray 2.60); a
+    kill in between leaves it empty and the next resume fails (``EOFError``) before anything
+    runs. :func:`repair_tuner_state` puts this copy back.
+    """
+    source = experiment_dir / _TUNER_STATE
+    if source.is_file() and _loads(source):
+        partial = experiment_dir / f"{_TUNER_STATE_COPY}.partial"
+        shutil.copyfile(source, partial)
+        os.replace(partial, experiment_dir / _TUNER_STATE_COPY)
+
+
+def repair_tuner_state(experiment_dir: Path) -> bool:
+    """Put back the copy :func:`keep_tuner_state` kept when ``tuner.pkl`` does not load; whether it did."""
+    state, copy = experiment_dir / _TUNER_STATE, experiment_dir / _TUNER_STATE_COPY
+    if not state.is_file() or _loads(state) or not copy.is_file():
+        return False
+    partial = experiment_dir / f"{_TUNER_STATE}.partial"
+    shutil.copyfile(copy, partial)
+    os.replace(partial, state)
+    logger.warning("The driver was killed while Tune rewrote %s; put back the copy kept before.", state)
+    return True
 
 
 def repair_state_after_kill(experiment_dir: Path, temp_dir: str | None = None) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 
-from orchestrator.run import repair_state_after_kill
+from orchestrator.run import keep_tuner_state, repair_state_after_kill, repair_tuner_state
 
 SESSION = "2026-11-28_07-49-56"
 
@@ -72,3 +72,19 @@ def test_truncated_callback_states_scheduler_rungs_included_are_mended(tmp_path)
     (staging / f"callback-states-{SESSION}.pkl").write_bytes(pickle.dumps({0: {"rungs": 2}}))
     assert repair_state_after_kill(experiment_dir, temp_dir=str(tmp_path / "tmp")) == "from staging"
     assert pickle.loads((experiment_dir / f"callback-states-{SESSION}.pkl").read_bytes()) == {0: {"rungs": 2}}
+
+
+def test_an_emptied_tuner_state_is_put_back_from_the_copy_kept_at_start(tmp_path):
+    """Seen in CI: a kill while Tuner.restore rewrote tuner.pkl left it empty (EOFError on resume)."""
+    experiment_dir = tmp_path / "crash"
+    experiment_dir.mkdir()
+    (experiment_dir / "tuner.pkl").write_bytes(pickle.dumps({"run_config": "whole"}))
+    keep_tuner_state(experiment_dir)
+    assert not repair_tuner_state(experiment_dir)  # whole: left alone
+    (experiment_dir / "tuner.pkl").write_bytes(b"")
+    assert repair_tuner_state(experiment_dir)
+    assert pickle.loads((experiment_dir / "tuner.pkl").read_bytes()) == {"run_config": "whole"}
+    keep_tuner_state(experiment_dir)  # an empty file never replaces the kept copy
+    (experiment_dir / "tuner.pkl").write_bytes(b"\x80")
+    keep_tuner_state(experiment_dir)
+    assert repair_tuner_state(experiment_dir)
