@@ -236,6 +236,22 @@ register_method(Method(
 ))
 
 
+def _build_optuna(problem: SearchProblem, sampler: str, **options: Any) -> Any:
+    from searchers.optuna_peers import OptunaPeerSearch
+
+    return OptunaPeerSearch(problem.space, problem.objectives, sampler=sampler, seed=problem.seed, **options)
+
+
+for _sampler, _what in (("gp", "GPSampler (GP, LogEHVI for several objectives)"),
+                        ("tpe", "TPESampler (multi-objective TPE, Optuna's default)"),
+                        ("nsga2", "NSGAIISampler")):
+    register_method(Method(
+        f"optuna-{_sampler}",
+        f"Peer: Ray's OptunaSearch with Optuna's {_what}, list metric/mode: OptunaPeerSearch",
+        lambda problem, _name=_sampler, **options: _build_optuna(problem, _name, **options),
+    ))
+
+
 def method_names() -> list[str]:
     """Registered method names, in registration order."""
     return list(_REGISTRY)
