@@ -24,6 +24,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from orchestrator.methods import get_method
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -41,6 +43,8 @@ def write_spec(root: Path, method: str, trials: int, epochs: int, epoch_s: float
         "storage_path": str(root / "results"),
         "seed": 0,
     }
+    if get_method(method).scheduler is not None:  # e.g. mo-asha: a trial is complete after `epochs`
+        data["scheduler"] = {"max_t": epochs}
     path = root / "crash.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
