@@ -1,4 +1,4 @@
-"""Command line of the benchmark harness: ``python -m benchmarks {methods,run,report,speedup}``.
+"""Command line of the benchmark harness: ``python -m benchmarks {methods,run,report,speedup,utilisation}``.
 
 Examples:
     python -m benchmarks methods
@@ -10,8 +10,10 @@ Examples:
         --seeds-for ax-mobo=2,pool-mobo=4 --jobs 2 --cache .bench-cache
     python -m benchmarks speedup --benchmark yahpo:iaml_glmnet --data ../shared/benchmarks \\
         --instance 40981 --method fabolas --baseline gp-bo --seeds 5
+    python -m benchmarks utilisation --methods random pool-mobo --workers 4 --trials 40 --trial-seconds 10
 
-``run`` and ``speedup`` print a table and, as their last line, one JSON object with the summary.
+``run``, ``speedup`` and ``utilisation`` print a table and, as their last line, one JSON object with
+the summary.
 """
 
 from __future__ import annotations
@@ -129,6 +131,20 @@ def _build_parser() -> argparse.ArgumentParser:
     speedup.add_argument("--baseline-budget", type=int, default=50, help="trials of the baseline (default 50)")
     speedup.add_argument("--workers", type=int, default=1, help="simulated concurrent trials (default 1)")
     speedup.add_argument("--out", metavar="DIR", help="write the per-seed table, the traces and the plot here")
+
+    utilisation = commands.add_parser(
+        "utilisation", help="busy workers and suggest latency of a real local Ray Tune run (benchmarks/utilisation.py)"
+    )
+    utilisation.add_argument("--method", "--methods", dest="methods", nargs="+", metavar="NAME",
+                             help="methods without a scheduler, space- or comma-separated "
+                                  "(default: random ax-mobo pool-mobo)")
+    utilisation.add_argument("--workers", type=int, default=4, help="trials at once, one CPU each (default 4)")
+    utilisation.add_argument("--trials", type=int, default=40, help="trials per method (default 40)")
+    utilisation.add_argument("--trial-seconds", type=float, default=10.0, help="seconds each trial sleeps (default 10)")
+    utilisation.add_argument("--seed", type=int, default=0, help="seed of the searchers and of pool-mobo's pool")
+    utilisation.add_argument("--option", action="append", metavar="METHOD:KEY=VALUE",
+                             help="searcher option over the method's defaults, VALUE as JSON when it parses "
+                                  "(repeatable), e.g. pool-mobo:num_initial=8")
     return parser
 
 
@@ -233,6 +249,25 @@ def _speedup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _utilisation(args: argparse.Namespace) -> int:
+    from benchmarks.utilisation import (
+        DEFAULT_METHODS,
+        markdown_table,
+        parse_method_options,
+        utilisation_study,
+        utilisation_table,
+    )
+
+    methods = parse_methods(",".join(args.methods)) if args.methods else list(DEFAULT_METHODS)
+    summary = utilisation_study(
+        methods, workers=args.workers, trials=args.trials, trial_seconds=args.trial_seconds, seed=args.seed,
+        options=parse_method_options(args.option), progress=_progress,
+    )
+    print(markdown_table(utilisation_table(summary)))
+    print(json.dumps(json_ready(summary), allow_nan=False))
+    return 0
+
+
 def _schedulers(args: argparse.Namespace) -> int:
     from benchmarks.scheduler_study import DEFAULT_METHODS, NMT_DEV_PAIRS, merge_studies, run_study
 
@@ -271,6 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _speedup(args)
         if args.command == "schedulers":
             return _schedulers(args)
+        if args.command == "utilisation":
+            return _utilisation(args)
         return _run(args) if args.command == "run" else _report(args)
     except (ValueError, FileNotFoundError, KeyError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error

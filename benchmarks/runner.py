@@ -158,7 +158,8 @@ def run_method(
     problem = search_problem(
         blackbox, seed=int(seed), workers=workers, max_t=None if scheduler is None else scheduler.max_t
     )
-    searcher = build_searcher(method, problem, **options)
+    # Simulated time: a model step must see the same results however long it takes here.
+    searcher = build_searcher(method, problem, **{**get_method(method).reproducible_options, **options})
     cluster = SimulatedCluster(
         blackbox, searcher, scheduler=None if scheduler is None else scheduler.build(),
         num_workers=workers, max_trials=budget, seed=int(seed),

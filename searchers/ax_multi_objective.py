@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-import tempfile
+import threading
 from collections import deque
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -29,14 +29,20 @@ from ray.tune.search import Searcher
 
 from multiobjective.objectives import Objectives, finite_or_none
 from searchers._ax_adapter import configure_generation_strategy
+from searchers._ax_journal import apply_entry, client_from_json, client_to_json, replay_entry
+from searchers._background import BackgroundWorker
 from searchers._threads import torch_thread_limit
 from searchers._tune_space import AxSpaceCodec
 
 logger = logging.getLogger(__name__)
 
 _METHODS = ("fast", "quality", "random_search")
-# 2: the ready queue holds (Ax trial index, Ax parameters); the Ax state is Client.save_to_json_file's.
-_STATE_VERSION = 2
+# 3: an Ax snapshot plus the journal of calls since (searchers._ax_journal); ready items carry the
+# number of results their model had seen. 2: a whole Ax snapshot; ready items are (index, parameters).
+_STATE_VERSION = 3
+_READABLE_VERSIONS = (2, 3)
+# Background mode: the worker re-snapshots the Ax client when idle once the journal is this long.
+_SNAPSHOT_AFTER_ENTRIES = 25
 
 
 class AxMultiObjectiveSearch(Searcher):
@@ -91,7 +97,7 @@ class AxMultiObjectiveSearch(Searcher):
             ``max_t``); a trial stopped by the scheduler before it is marked early-stopped.
         progression_attr: Result key used as Ax progression for intermediate results.
         acquisition_options: BoTorch ``optimize_acqf*`` settings for Ax's model step, e.g.
-            ``{"num_restarts": 4, "raw_samples": 256, "options": {"maxiter_alternating": 8}}``:
+            ``{"num_restarts": 4, "raw_samples": 256}``:
             fewer restarts make each suggestion several times cheaper on small CPUs at a
             small cost in acquisition value (BoTorch's defaults: 20 restarts, 1024 samples).
         torch_threads: PyTorch threads while Ax fits and optimises (restored afterwards).
@@ -99,6 +105,16 @@ class AxMultiObjectiveSearch(Searcher):
             same cores extra threads make each suggestion 5-10x slower; ``None`` leaves
             PyTorch's setting alone.
         verbose: Keep Ax's INFO logging (off by default: it logs every trial).
+        background: Compute suggestions in a background thread (the default), so ``suggest``
+            hands out a prepared configuration in milliseconds and Tune's event loop never
+            waits on a model fit. One suggestion more than the free slots is kept ready, made
+            with the running trials as pending points; a prepared suggestion is discarded
+            (marked abandoned in Ax) and remade once ``refresh_after`` results arrived after
+            it was made. Which results a suggestion saw then depends on timing, so seeded runs
+            repeat exactly only with ``background=False``: every suggestion is computed in
+            ``suggest`` from all results so far (the reproducible mode).
+        refresh_after: Results after which a prepared suggestion is remade (background mode);
+            ``None``: ``max(2, max_concurrent)``.
     """
 
     def __init__(
@@ -120,6 +136,8 @@ class AxMultiObjectiveSearch(Searcher):
         acquisition_options: Mapping[str, Any] | None = None,
         torch_threads: int | None = 1,
         verbose: bool = False,
+        background: bool = True,
+        refresh_after: int | None = None,
     ) -> None:
         super().__init__(metric=None, mode=None)
         self._set_objectives(Objectives.optional(metric, mode))
@@ -153,16 +171,27 @@ class AxMultiObjectiveSearch(Searcher):
             raise ValueError(f"torch_threads={torch_threads!r} must be a positive integer or None.")
         self._torch_threads = torch_threads
         self._verbose = verbose
+        if refresh_after is not None and (not isinstance(refresh_after, int) or refresh_after < 1):
+            raise ValueError(f"refresh_after={refresh_after!r} must be a positive integer or None.")
+        self._background = bool(background)
+        self._refresh_after = refresh_after if refresh_after is not None else max(2, max_concurrent or 1)
 
         self._space: dict[str, Any] | None = dict(space) if space is not None else None
         self._codec: AxSpaceCodec | None = None
         self._client: Any = None
-        # (Ax trial index, Ax parameters) generated or attached but not yet handed out
-        self._ready: deque[tuple[int, dict[str, Any]]] = deque()
+        # (Ax trial index, Ax parameters, results seen when made; None: never stale) not yet handed out
+        self._ready: deque[tuple[int, dict[str, Any], int | None]] = deque()
         self._live: dict[str, int] = {}  # Tune trial id -> Ax trial index
         self._last_progression: dict[str, int] = {}
         self._finished: dict[str, int] = {}
+        self._results_seen = 0  # completed and early-stopped trials reported so far
         self._saved_state: str | None = None  # serialised state, kept until a hook changes it
+        # The Ax client's state = snapshot + journal (applied calls) + inbox (calls not yet applied).
+        self._snapshot: str | None = None
+        self._journal: list[list[Any]] = []
+        self._inbox: list[list[Any]] = []
+        self._lock = threading.RLock()
+        self._worker = self._new_worker()
         if self._space is not None:
             self._codec = AxSpaceCodec.from_tune(self._space)
             if self._metric is not None:
@@ -198,12 +227,24 @@ class AxMultiObjectiveSearch(Searcher):
             )
         if self._max_concurrent is not None and len(self._live) >= self._max_concurrent:
             return None
-        if not self._ready:
-            self._generate()
-        if not self._ready:
+        if self._worker is None:
+            if not self._ready:
+                self._generate(max(1, self._max_concurrent - len(self._live)) if self._max_concurrent else 1)
+            item = self._ready.popleft() if self._ready else None
+        else:
+            self._worker.raise_error()
+            item = self._take_ready()
+            if item is None:  # nothing prepared yet (the start, or a burst of free slots): wait once
+                self._worker.wake()
+                self._worker.wait_idle()
+                self._worker.raise_error()
+                item = self._take_ready()
+        if item is None:
             return None
-        trial_index, parameters = self._ready.popleft()
+        trial_index, parameters, _ = item
         self._live[trial_id] = trial_index
+        if self._worker is not None:
+            self._worker.wake()  # prepare the next one while this trial runs
         return self._codec.to_tune(parameters)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
@@ -216,7 +257,7 @@ class AxMultiObjectiveSearch(Searcher):
         if not data or progression is None:
             return
         self._last_progression[trial_id] = int(progression)
-        self._client.attach_data(trial_index, data, progression=int(progression))
+        self._submit(["data", trial_index, data, int(progression)])
 
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
@@ -229,27 +270,27 @@ class AxMultiObjectiveSearch(Searcher):
         self._finished[trial_id] = trial_index
         if error:
             logger.warning("Trial %s (Ax trial %d) raised an error; marked failed.", trial_id, trial_index)
-            self._client.mark_trial_failed(trial_index, failed_reason="trial raised an error")
+            self._submit(["failed", trial_index, "trial raised an error"])
             return
         if result is None:
             # Tune removed the trial before it ran (experiment ended, pending trial stopped).
-            self._client.mark_trial_abandoned(trial_index)
+            self._submit(["abandoned", trial_index])
             return
         problems = self._objectives.problems(result)
         if problems:
             reason = ", ".join(f"{name} is {problem}" for name, problem in problems.items())
             logger.warning("Trial %s (Ax trial %d) marked failed: %s.", trial_id, trial_index, reason)
-            self._client.mark_trial_failed(trial_index, failed_reason=f"objective values: {reason}")
+            self._submit(["failed", trial_index, f"objective values: {reason}"])
             return
         data = self._metric_values(result)
         progression = result.get(self._progression_attr)
         progression = int(progression) if progression is not None else None
         stopped_by_scheduler = progression is not None and progression != last_seen
+        self._results_seen += 1
         if stopped_by_scheduler and (self._max_progression is None or progression < self._max_progression):
-            self._client.attach_data(trial_index, data, progression=progression)
-            self._client.mark_trial_early_stopped(trial_index)
+            self._submit(["early_stopped", trial_index, data, progression])
         else:
-            self._client.complete_trial(trial_index, raw_data=data, progression=progression)
+            self._submit(["complete", trial_index, data, progression])
 
     def add_evaluated_point(
         self,
@@ -265,42 +306,51 @@ class AxMultiObjectiveSearch(Searcher):
             if len(self._metric) != 1:
                 raise ValueError("value must map each objective to its value for several objectives.")
             value = {self._metric[0]: value}
-        trial_index = self._client.attach_trial(self._codec.to_ax(parameters))
-        if error:
-            self._client.mark_trial_failed(trial_index, failed_reason="reported as failed")
-        elif pruned:
-            self._client.attach_data(trial_index, {k: float(v) for k, v in value.items()})
-            self._client.mark_trial_early_stopped(trial_index)
-        else:
-            self._client.complete_trial(trial_index, raw_data={k: float(v) for k, v in value.items()})
+        outcome = "failed" if error else "early_stopped" if pruned else "complete"
+        if not error:
+            self._results_seen += 1
+        values = {k: float(v) for k, v in value.items()}
+        self._submit(["attach", self._codec.to_ax(parameters), outcome, values])
 
     # ----------------------------------------------------------------- persistence
     def save(self, checkpoint_path: str) -> None:
-        """Write the searcher's state (Ax's JSON snapshot and our bookkeeping) to one file.
+        """Write the searcher's state (an Ax snapshot, the journal since, our bookkeeping) to one file.
 
         Tune saves the searcher at every controller step (see ``orchestrator.run``); the
-        serialised state is kept until a hook changes it, so a save in between costs one write.
+        serialised state is kept until something changes it, so a save in between costs one
+        write. Ax's own snapshot costs seconds at a hundred trials, so it is retaken only now and
+        then (in the background worker when idle, or here once a suggestion was generated in the
+        reproducible mode); the journal of calls since is what a save usually adds.
         """
-        if self._saved_state is None:
-            self._saved_state = json.dumps(self._state())
-        Path(checkpoint_path).write_text(self._saved_state)
+        with self._lock:
+            if self._saved_state is None:
+                self._saved_state = self._state_text()
+            text = self._saved_state
+        Path(checkpoint_path).write_text(text)
 
     def restore(self, checkpoint_path: str) -> None:
+        self._stop_worker()
         self._load_state(json.loads(Path(checkpoint_path).read_text()))
         self._saved_state = None
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         # Ax objects are saved through Ax's own JSON format, not pickle (Tuner pickles us).
-        state["_client"] = None
-        state["_codec"] = None
-        state["_saved_state"] = None
-        state["_pickled_state"] = self._state() if self._client is not None else None
+        for name in ("_client", "_codec", "_saved_state", "_snapshot", "_lock", "_worker"):
+            state[name] = None
+        state["_journal"], state["_inbox"] = [], []
+        state["_pickled_state"] = json.loads(self._state_text()) if self._client is not None else None
         return state
 
     def __setstate__(self, state: dict) -> None:
         pickled = state.pop("_pickled_state", None)
+        # Pickles of releases before background mode lack these (a Tuner pickled then resumed now).
+        for name, default in (("_background", False), ("_refresh_after", 2), ("_results_seen", 0),
+                              ("_snapshot", None), ("_journal", []), ("_inbox", [])):
+            state.setdefault(name, default)
         self.__dict__.update(state)
+        self._lock = threading.RLock()
+        self._worker = self._new_worker()
         if self._space is not None:
             self._codec = AxSpaceCodec.from_tune(self._space)
         if pickled is not None:
@@ -309,7 +359,20 @@ class AxMultiObjectiveSearch(Searcher):
     # ----------------------------------------------------------------- introspection
     @property
     def client(self) -> Any:
-        """The underlying ``ax.Client`` (for Ax's analyses and ``get_pareto_frontier``)."""
+        """The underlying ``ax.Client`` (for Ax's analyses and ``get_pareto_frontier``).
+
+        In background mode this waits for the worker, marks the suggestions it prepared that no
+        trial took as abandoned (so the client shows the trials Tune ran; a later ``suggest``
+        prepares anew) and applies every reported result first.
+        """
+        if self._worker is not None:
+            self._worker.wait_idle()
+            self._worker.raise_error()
+            with self._lock:
+                self._inbox.extend(["abandoned", item[0]] for item in self._ready if item[2] is not None)
+                self._ready = deque(item for item in self._ready if item[2] is None)
+        if self._client is not None:
+            self._apply_inbox()
         return self._client
 
     @property
@@ -319,6 +382,98 @@ class AxMultiObjectiveSearch(Searcher):
     @property
     def mode(self) -> list[str] | None:  # type: ignore[override]
         return self._mode
+
+    # ----------------------------------------------------------------- model steps
+    def _new_worker(self) -> BackgroundWorker | None:
+        if not self._background:
+            return None
+        return BackgroundWorker(self._background_step, name="AxMultiObjectiveSearch-suggest")
+
+    def _stop_worker(self) -> None:
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = self._new_worker()
+
+    def _submit(self, entry: list[Any]) -> None:
+        """Record a call on the Ax client; the client's owner (worker or this thread) makes it."""
+        with self._lock:
+            self._inbox.append(entry)
+        if self._worker is None:
+            self._apply_inbox()
+        else:
+            self._worker.raise_error()
+            self._worker.wake()
+
+    def _apply_inbox(self) -> None:
+        # One at a time, moved to the journal only once applied: a save in between still holds it.
+        while True:
+            with self._lock:
+                if not self._inbox:
+                    return
+                entry = self._inbox[0]
+            apply_entry(self._client, entry)
+            with self._lock:
+                self._inbox.pop(0)
+                self._journal.append(entry)
+                self._saved_state = None
+
+    def _take_ready(self) -> tuple[int, dict[str, Any], int | None] | None:
+        """The oldest prepared suggestion that is not stale (stale ones are abandoned)."""
+        with self._lock:
+            while self._ready and self._is_stale(self._ready[0]):
+                trial_index = self._ready.popleft()[0]
+                self._inbox.append(["abandoned", trial_index])
+            return self._ready.popleft() if self._ready else None
+
+    def _is_stale(self, item: tuple[int, dict[str, Any], int | None]) -> bool:
+        seen = item[2]
+        return seen is not None and self._results_seen - seen >= self._refresh_after
+
+    def _background_step(self) -> None:
+        """Apply the reported results, drop stale suggestions, prepare up to free slots + 1."""
+        self._apply_inbox()
+        with self._lock:
+            kept = [item for item in self._ready if not self._is_stale(item)]
+            for item in self._ready:
+                if self._is_stale(item):
+                    self._inbox.append(["abandoned", item[0]])
+            self._ready = deque(kept)
+            free = max(0, self._max_concurrent - len(self._live)) if self._max_concurrent else 0
+            wanted = free + 1 - len(self._ready)
+        self._apply_inbox()
+        if wanted > 0:
+            self._generate(wanted)
+        elif len(self._journal) >= _SNAPSHOT_AFTER_ENTRIES:
+            self._take_snapshot()
+
+    def _generate(self, wanted: int) -> None:
+        from ax.exceptions.core import DataRequiredError, OptimizationComplete
+        from ax.exceptions.generation_strategy import MaxParallelismReachedException
+
+        with self._lock:
+            seen = self._results_seen
+        try:
+            with torch_thread_limit(self._torch_threads):
+                generated = self._client.get_next_trials(max_trials=wanted)
+        except (DataRequiredError, MaxParallelismReachedException) as reason:
+            logger.debug("Ax cannot generate yet: %s", reason)
+            return
+        except OptimizationComplete as reason:
+            logger.info("Ax reports the optimisation complete: %s", reason)
+            return
+        with self._lock:
+            for trial_index, parameters in sorted(generated.items(), key=lambda item: item[0]):
+                self._journal.append(["generated", trial_index, parameters])
+                self._ready.append((trial_index, parameters, seen))
+            self._saved_state = None
+
+    def _take_snapshot(self) -> None:
+        """Serialise the Ax client and start a new journal (only its owner calls this)."""
+        text = json.dumps(client_to_json(self._client))
+        with self._lock:
+            # The owner is the only one that applies entries, so the journal is what `text` holds.
+            self._snapshot, self._journal = text, []
+            self._saved_state = None
 
     # ----------------------------------------------------------------- internals
     def _set_objectives(self, objectives: Objectives | None) -> None:
@@ -352,34 +507,17 @@ class AxMultiObjectiveSearch(Searcher):
         self._client = client
         for point in self._points_to_evaluate:
             parameters = self._codec.to_ax(point)
-            self._ready.append((client.attach_trial(parameters), parameters))
+            self._ready.append((client.attach_trial(parameters), parameters, None))
         if self._warm_start is not None:
             self._attach_warm_start(self._warm_start)
             self._warm_start = None
+        self._snapshot, self._journal = json.dumps(client_to_json(client)), []
 
     def _check_objective_names(self) -> None:
         parameter_names = set(self._codec.parameter_names) | set(self._codec.constants)
         clash = parameter_names & set(self._metric)
         if clash:
             raise ValueError(f"Objective(s) {sorted(clash)} share a name with search-space parameters.")
-
-    def _generate(self) -> None:
-        from ax.exceptions.core import DataRequiredError, OptimizationComplete
-        from ax.exceptions.generation_strategy import MaxParallelismReachedException
-
-        wanted = 1
-        if self._max_concurrent is not None:
-            wanted = max(1, self._max_concurrent - len(self._live))
-        try:
-            with torch_thread_limit(self._torch_threads):
-                generated = self._client.get_next_trials(max_trials=wanted)
-        except (DataRequiredError, MaxParallelismReachedException) as reason:
-            logger.debug("Ax cannot generate yet: %s", reason)
-            return
-        except OptimizationComplete as reason:
-            logger.info("Ax reports the optimisation complete: %s", reason)
-            return
-        self._ready.extend(sorted(generated.items(), key=lambda item: item[0]))
 
     def _attach_warm_start(self, frame: pd.DataFrame) -> None:
         parameter_names = self._codec.parameter_names
@@ -426,53 +564,52 @@ class AxMultiObjectiveSearch(Searcher):
         finite = {name: value for name, value in values.items() if value is not None}
         return {**finite, **self._constraint_values(result)}
 
-    def _state(self) -> dict:
-        return {
-            "version": _STATE_VERSION,
-            "ax_client": _client_to_json(self._client) if self._client is not None else None,
-            "metric": self._metric,
-            "mode": self._mode,
-            "ready": [[trial_index, parameters] for trial_index, parameters in self._ready],
-            "live": self._live,
-            "finished": self._finished,
-            "last_progression": self._last_progression,
-        }
+    def _state_text(self) -> str:
+        """The state as JSON text, without re-serialising the Ax snapshot it holds."""
+        with self._lock:
+            if self._client is not None and self._worker is None and any(e[0] == "generated" for e in self._journal):
+                # Reproducible mode: replaying a generated trial could not recreate Ax's record
+                # of it (its generator state), so the snapshot is retaken once per suggestion.
+                self._take_snapshot()
+            bookkeeping = {
+                "version": _STATE_VERSION,
+                "metric": self._metric,
+                "mode": self._mode,
+                "journal": self._journal + self._inbox,
+                "ready": [list(item) for item in self._ready],
+                "live": self._live,
+                "finished": self._finished,
+                "last_progression": self._last_progression,
+                "results_seen": self._results_seen,
+            }
+            snapshot = self._snapshot if self._client is not None else "null"
+        return '{"ax_client": ' + snapshot + ", " + json.dumps(bookkeeping)[1:]
 
     def _load_state(self, state: dict) -> None:
-        if state.get("version") != _STATE_VERSION:
+        version = state.get("version")
+        if version not in _READABLE_VERSIONS:
             raise ValueError(
-                f"checkpoint version: got {state.get('version')}; this searcher reads version "
-                f"{_STATE_VERSION} only, so restore it with the release that wrote it or start anew."
+                f"checkpoint version: got {version}; this searcher reads versions "
+                f"{list(_READABLE_VERSIONS)}, so restore it with the release that wrote it or start anew."
             )
         self._set_objectives(Objectives.optional(state["metric"], state["mode"]))
+        journal = state.get("journal", [])
         if state["ax_client"] is not None:
-            self._client = _client_from_json(state["ax_client"])
-        self._ready = deque((trial_index, parameters) for trial_index, parameters in state["ready"])
+            self._client = client_from_json(state["ax_client"])
+            for entry in journal:
+                replay_entry(self._client, entry)
+            self._snapshot, self._journal = json.dumps(state["ax_client"]), list(journal)
+        self._inbox = []
+        # Version 2 ready items are (index, parameters): made from every result, so never stale.
+        self._ready = deque((item[0], item[1], item[2] if len(item) > 2 else None) for item in state["ready"])
         self._live = dict(state["live"])
         self._finished = dict(state["finished"])
         self._last_progression = dict(state["last_progression"])
+        self._results_seen = int(state.get("results_seen", len(self._finished)))
 
 
 def _python_values(config: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v.item() if hasattr(v, "item") else v for k, v in config.items()}
-
-
-def _client_to_json(client: Any) -> dict:
-    """``client`` as the JSON object ``Client.save_to_json_file`` writes (kept in our one file)."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "ax_client.json"
-        client.save_to_json_file(str(path))
-        return json.loads(path.read_text())
-
-
-def _client_from_json(snapshot: Mapping[str, Any]) -> Any:
-    """The ``ax.Client`` that ``Client.load_from_json_file`` restores from ``snapshot``."""
-    from ax import Client
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "ax_client.json"
-        path.write_text(json.dumps(snapshot))
-        return Client.load_from_json_file(str(path))
 
 
 def _require_saas_dependencies() -> None:

@@ -18,6 +18,7 @@ import logging
 import math
 import numbers
 import pickle
+import threading
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -37,6 +38,7 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 from ray.tune.search import Searcher
 
 from multiobjective import ObjectiveError, Objectives, reference_point
+from searchers._background import BackgroundWorker
 from searchers._threads import torch_thread_limit
 from searchers._pool_encoding import encode_candidates, rank_normal_scores
 
@@ -132,6 +134,13 @@ class PoolMultiObjectiveSearch(Searcher):
             dominance, hence the Pareto set, is unchanged, while diverged trainings and skewed
             metrics such as latency no longer dominate the GP fit. ``"none"`` models the raw
             values (standardised).
+        background: Prepare the next model-based choice in a background thread (the default)
+            while trials run, with the running trials as pending points, so ``suggest``
+            answers at once; a prepared choice is used only if its candidate is still free and
+            fewer than ``refresh_after`` results arrived since it was made (otherwise ``suggest``
+            computes anew). Which results a choice saw then depends on timing: seeded runs
+            repeat exactly only with ``background=False`` (the reproducible mode).
+        refresh_after: See ``background``; ``None``: ``max(2, max_concurrent)``.
 
     Example:
         >>> pool = [{"layers": l, "width": w} for l in (2, 4, 6) for w in (256, 512)]
@@ -152,6 +161,8 @@ class PoolMultiObjectiveSearch(Searcher):
         seed: int | None = None,
         max_concurrent: int | None = None,
         objective_transform: str = "rank",
+        background: bool = True,
+        refresh_after: int | None = None,
     ) -> None:
         objectives = Objectives.optional(metric, mode)
         if not _is_integer(num_initial) or num_initial < 1:
@@ -163,6 +174,8 @@ class PoolMultiObjectiveSearch(Searcher):
             raise ValueError(
                 f"objective_transform={objective_transform!r}: expected one of {OBJECTIVE_TRANSFORMS}"
             )
+        if refresh_after is not None and (not _is_integer(refresh_after) or refresh_after < 1):
+            raise ValueError(f"refresh_after={refresh_after!r}: expected an integer >= 1 or None")
         if candidates is None and features is not None:
             raise ValueError("features was given without candidates; pass both")
         super().__init__()
@@ -185,6 +198,15 @@ class PoolMultiObjectiveSearch(Searcher):
         self._failed: set[int] = set()
         self._num_suggested = 0
         self._fitted: tuple[tuple[int, ...], Any] | None = None
+        self._background = bool(background)
+        self._refresh_after = refresh_after
+        self._start_background()
+
+    def _start_background(self) -> None:
+        self._lock = threading.Lock()  # guards _prepared and the model cache _fitted
+        # (candidate index, results it saw, suggestions made before it) from the worker
+        self._prepared: tuple[int, int, int] | None = None
+        self._worker = BackgroundWorker(self._prepare, "PoolMultiObjectiveSearch-suggest") if self._background else None
 
     @staticmethod
     def _check_max_concurrent(max_concurrent: Any) -> None:
@@ -245,19 +267,61 @@ class PoolMultiObjectiveSearch(Searcher):
         available = self._available()
         if available.size == 0:
             return Searcher.FINISHED
-        use_model = (
-            self._num_suggested >= self._num_initial
-            and len(self._observations) >= _MIN_TRAINING_POINTS
-        )
         index = None
-        if use_model:
-            with torch_thread_limit(1):  # small GPs beside running trials: threads only contend
-                index = self._model_choice(available)
+        if self._uses_model():
+            index = self._take_prepared(available)
+            if index is None:
+                index = self._model_choice(available, *self._model_inputs())
         if index is None:
             index = int(self._rng.choice(available))
         self._pending[trial_id] = index
         self._num_suggested += 1
+        self._prepare_next()
         return self.config_of(index)
+
+    def _uses_model(self) -> bool:
+        return self._num_suggested >= self._num_initial and len(self._observations) >= _MIN_TRAINING_POINTS
+
+    def _refresh_limit(self) -> int:
+        return self._refresh_after if self._refresh_after is not None else max(2, self._max_concurrent or 1)
+
+    def _model_inputs(self) -> tuple[dict[int, list[float]], list[int], int]:
+        """What a model choice depends on, copied so a worker can use it while hooks run."""
+        return dict(self._observations), sorted(self._pending.values()), self._num_suggested
+
+    def _take_prepared(self, available: np.ndarray) -> int | None:
+        """The worker's choice if it is for this suggestion, still free and not stale."""
+        if self._worker is None:
+            return None
+        self._worker.raise_error()
+        if self._worker.busy:
+            self._worker.wait_idle()  # it is computing: cheaper to wait than to compute twice
+            self._worker.raise_error()
+        with self._lock:
+            prepared, self._prepared = self._prepared, None
+        if prepared is None:
+            return None
+        index, seen, made_before = prepared
+        fresh = len(self._observations) - seen < self._refresh_limit()
+        if made_before == self._num_suggested and fresh and index in set(available.tolist()):
+            return index
+        return None
+
+    def _prepare_next(self) -> None:
+        if self._worker is not None and self._uses_model():
+            self._worker.wake()
+
+    def _prepare(self) -> None:
+        """Worker step: the model's choice for the next suggestion, from the current results."""
+        observations, pending, num_suggested = self._model_inputs()
+        taken = set(observations) | self._failed | set(pending)
+        available = np.array([i for i in range(len(self._candidates)) if i not in taken], dtype=int)
+        if available.size == 0:
+            return
+        index = self._model_choice(available, observations, pending, num_suggested)
+        if index is not None:
+            with self._lock:
+                self._prepared = (index, len(observations), num_suggested)
 
     def config_of(self, index: int) -> dict:
         """The config of candidate ``index`` (row position) as plain Python values."""
@@ -291,6 +355,7 @@ class PoolMultiObjectiveSearch(Searcher):
             self._failed.add(index)
             return
         self._observations[index] = list(values.values())
+        self._prepare_next()
 
     @property
     def evaluated_indices(self) -> list[int]:
@@ -301,9 +366,11 @@ class PoolMultiObjectiveSearch(Searcher):
         taken = set(self._observations) | self._failed | set(self._pending.values())
         return np.array([i for i in range(len(self._candidates)) if i not in taken], dtype=int)
 
-    def _training_data(self) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
-        indices = tuple(sorted(self._observations))
-        values = self._objectives.to_maximisation(np.array([self._observations[i] for i in indices]))
+    def _training_data(
+        self, observations: dict[int, list[float]]
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
+        indices = tuple(sorted(observations))
+        values = self._objectives.to_maximisation(np.array([observations[i] for i in indices]))
         if self._objective_transform == "rank":
             values = rank_normal_scores(values)
         train_x = torch.tensor(self._features[list(indices)], dtype=torch.double)
@@ -315,32 +382,39 @@ class PoolMultiObjectiveSearch(Searcher):
             # its own hyperparameters (the model of a ModelListGP of SingleTaskGPs, fitted at once).
             return SingleTaskGP(train_x, train_y, outcome_transform=Standardize(m=train_y.shape[1]))
 
-        if self._fitted is None or self._fitted[0] != key:
+        with self._lock:
+            fitted = self._fitted
+        if fitted is None or fitted[0] != key:
             model = new_model()
             # Seeded by the data alone, so a restored searcher (empty cache) refits the same model.
             with torch.random.fork_rng(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 torch.manual_seed(self._derived_seed(len(key)))
                 fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
-            self._fitted = (key, model.state_dict())
+            fitted = (key, model.state_dict())
+            with self._lock:
+                self._fitted = fitted
         # Always a fresh model from the fitted hyperparameters: the numbers must not depend on
         # posterior caches left by an earlier suggestion, or a restored searcher could diverge.
         model = new_model()
-        model.load_state_dict(self._fitted[1])
+        model.load_state_dict(fitted[1])
         return model.eval()
 
     def _derived_seed(self, salt: int) -> int:
         return (self._model_seed * 1_000_003 + salt) % 2**31
 
-    def _model_choice(self, available: np.ndarray) -> int | None:
-        train_x, train_y, key = self._training_data()
+    def _model_choice(
+        self, available: np.ndarray, observations: dict[int, list[float]], pending: list[int], num_suggested: int
+    ) -> int | None:
+        train_x, train_y, key = self._training_data(observations)
         # BoTorch draws from torch's global generator (fit restarts, baseline pruning): a private,
         # seeded stream keeps the choices reproducible and leaves the caller's stream untouched.
         try:
-            with torch.random.fork_rng():
+            # small GPs beside running trials: threads only contend
+            with torch_thread_limit(1), torch.random.fork_rng():
                 model = self._fit(train_x, train_y, key)
-                torch.manual_seed(self._derived_seed(self._num_suggested))
-                acquisition = self._acquisition(model, train_x, train_y)
+                torch.manual_seed(self._derived_seed(num_suggested))
+                acquisition = self._acquisition(model, train_x, train_y, pending, num_suggested)
                 scores = self._scores(acquisition, available)
         except Exception as exc:  # a numerical failure must not end a long tuning run
             logger.warning("model-based choice failed (%s); falling back to a random candidate", exc)
@@ -351,12 +425,11 @@ class PoolMultiObjectiveSearch(Searcher):
         scores[~finite] = -math.inf
         return int(available[int(scores.argmax())])
 
-    def _acquisition(self, model: Any, train_x: torch.Tensor, train_y: torch.Tensor) -> Any:
-        pending = sorted(self._pending.values())
+    def _acquisition(
+        self, model: Any, train_x: torch.Tensor, train_y: torch.Tensor, pending: list[int], num_suggested: int
+    ) -> Any:
         x_pending = torch.tensor(self._features[pending], dtype=torch.double) if pending else None
-        sampler = SobolQMCNormalSampler(
-            torch.Size([_MC_SAMPLES]), seed=self._derived_seed(self._num_suggested)
-        )
+        sampler = SobolQMCNormalSampler(torch.Size([_MC_SAMPLES]), seed=self._derived_seed(num_suggested))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if train_y.shape[1] == 1:
@@ -390,6 +463,18 @@ class PoolMultiObjectiveSearch(Searcher):
         "_num_suggested",
     )
 
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        for name in ("_lock", "_worker", "_prepared"):  # threads do not pickle; remade on load
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state.setdefault("_background", False)  # pickles of releases before background mode
+        state.setdefault("_refresh_after", None)
+        self.__dict__.update(state)
+        self._start_background()
+
     def save(self, checkpoint_path: str) -> None:
         state = {name: getattr(self, name) for name in self._STATE}
         state["rng_state"] = self._rng.bit_generator.state
@@ -404,4 +489,7 @@ class PoolMultiObjectiveSearch(Searcher):
         for name, value in state.items():
             setattr(self, name, value)
         self._set_objectives(self._objectives)
-        self._fitted = None
+        if self._worker is not None:
+            self._worker.wait_idle()
+        with self._lock:
+            self._fitted, self._prepared = None, None

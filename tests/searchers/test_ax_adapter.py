@@ -191,7 +191,7 @@ def early_stopped_trials_then_next_node(acquisition_options=None) -> tuple[str, 
     searcher = AxMultiObjectiveSearch(
         {"x": tune.uniform(0, 1), "y": tune.uniform(0, 1)}, metric=["f", "g"], mode=["max", "min"],
         seed=0, method="fast", initialization_budget=2, max_progression=10,
-        objective_thresholds={"g": 2.0}, acquisition_options=acquisition_options,
+        objective_thresholds={"g": 2.0}, acquisition_options=acquisition_options, background=False,
     )
     for i in range(2):
         config = searcher.suggest(f"t{i}")

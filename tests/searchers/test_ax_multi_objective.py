@@ -24,7 +24,9 @@ MODES = ["max", "min"]
 
 
 def make_searcher(space=SPACE, **options) -> AxMultiObjectiveSearch:
-    options = {"metric": METRICS, "mode": MODES, "seed": 0, "method": "random_search", **options}
+    # The reproducible mode: each test scripts the exact order of suggestions and results
+    # (background mode has tests of its own in test_ax_background.py).
+    options = {"metric": METRICS, "mode": MODES, "seed": 0, "method": "random_search", "background": False, **options}
     return AxMultiObjectiveSearch(space, **options)
 
 
@@ -57,7 +59,7 @@ def flat_params(config: dict) -> tuple:
 
 
 def ready_indices(searcher: AxMultiObjectiveSearch) -> list[int]:
-    return [trial_index for trial_index, _ in searcher._ready]
+    return [item[0] for item in searcher._ready]
 
 
 # ----------------------------------------------------------------- construction
@@ -218,7 +220,7 @@ def test_several_generated_trials_are_queued_and_handed_out_in_order():
     assert len(searcher.client._experiment.trials) == 3  # one Ax call for the free slots
     assert ready_indices(searcher) == [1, 2]
     queued = [searcher.client._experiment.trials[i].arm.parameters for i in (1, 2)]
-    assert [parameters for _, parameters in searcher._ready] == queued  # kept beside the index
+    assert [item[1] for item in searcher._ready] == queued  # kept beside the index
     searcher.suggest("t2")
     searcher.suggest("t3")
     assert searcher._live == {"t1": 0, "t2": 1, "t3": 2}
@@ -559,7 +561,7 @@ def test_restore_rejects_another_version(tmp_path):
     state = json.loads(path.read_text())
     state["version"] = 999
     path.write_text(json.dumps(state))
-    with pytest.raises(ValueError, match="checkpoint version: got 999; this searcher reads version 2"):
+    with pytest.raises(ValueError, match=r"checkpoint version: got 999; this searcher reads versions \[2, 3\]"):
         make_searcher().restore(str(path))
 
 
@@ -571,8 +573,8 @@ def test_generated_but_unused_trials_keep_their_parameters_through_save_and_rest
     path = tmp_path / "searcher.json"
     searcher.save(str(path))
     saved = json.loads(path.read_text())["ready"]
-    assert [trial_index for trial_index, _ in saved] == [1, 2]
-    assert [parameters for _, parameters in saved] == [
+    assert [item[0] for item in saved] == [1, 2]
+    assert [item[1] for item in saved] == [
         searcher.client._experiment.trials[i].arm.parameters for i in (1, 2)
     ]
 

@@ -36,7 +36,8 @@ def trade_off(config: dict) -> dict:
 
 
 def make(pool=None, **options) -> PoolMultiObjectiveSearch:
-    options = {"metric": METRICS, "mode": MODES, "num_initial": 3, "seed": 0, **options}
+    # The reproducible mode: tests script the exact order (background mode: test_pool_background.py).
+    options = {"metric": METRICS, "mode": MODES, "num_initial": 3, "seed": 0, "background": False, **options}
     return PoolMultiObjectiveSearch(grid_pool() if pool is None else pool, **options)
 
 
@@ -203,9 +204,9 @@ def test_random_phase_then_model_phase(monkeypatch):
     model_calls = []
     original = PoolMultiObjectiveSearch._model_choice
 
-    def counting_model_choice(self, available):
-        model_calls.append(len(self._observations))
-        return original(self, available)
+    def counting_model_choice(self, available, observations, pending, num_suggested):
+        model_calls.append(len(observations))
+        return original(self, available, observations, pending, num_suggested)
 
     monkeypatch.setattr(PoolMultiObjectiveSearch, "_model_choice", counting_model_choice)
     drive(searcher, trade_off, 6)
@@ -216,7 +217,7 @@ def test_random_phase_then_model_phase(monkeypatch):
 def test_model_phase_goes_for_the_optimum_of_a_single_objective(mode, sign):
     # score = -+(x - 0.7)^2: from five spread-out results the GP must locate the peak/valley.
     pool = grid_pool(31)
-    searcher = PoolMultiObjectiveSearch(pool, metric="score", mode=mode, num_initial=5, seed=0)
+    searcher = PoolMultiObjectiveSearch(pool, metric="score", mode=mode, num_initial=5, seed=0, background=False)
     for step, index in enumerate([0, 9, 15, 27, 30]):
         searcher._pending[f"seed{step}"] = index
         searcher._num_suggested += 1
@@ -329,7 +330,7 @@ def test_save_and_restore_continue_identically(tmp_path, steps_before_save, seed
     pending = original.suggest("pending")
     original.save(str(tmp_path / "state.pkl"))
 
-    restored = PoolMultiObjectiveSearch(seed=123)
+    restored = PoolMultiObjectiveSearch(seed=123, background=False)
     restored.restore(str(tmp_path / "state.pkl"))
     assert restored.metric == METRICS and restored._pending == {"pending": pending[CANDIDATE_INDEX_KEY]}
     for searcher in (original, restored):
@@ -376,7 +377,7 @@ def test_finds_the_whole_pareto_front_much_sooner_than_random_search():
     searched, random = [], []
     for seed in range(3):
         searcher = PoolMultiObjectiveSearch(
-            candidates, metric=METRICS, mode=MODES, num_initial=10, seed=seed
+            candidates, metric=METRICS, mode=MODES, num_initial=10, seed=seed, background=False
         )
         order = []
         while not targets <= set(order):

@@ -1,0 +1,109 @@
+"""One daemon thread that runs a searcher's model steps while Tune goes on with its event loop.
+
+Tune calls ``Searcher.suggest`` on its event loop: while a model is fitted there, no result is
+processed, no checkpoint is written and every free worker waits. A searcher that owns a
+``BackgroundWorker`` does its model steps in ``step`` instead, woken by ``wake()`` whenever a
+result arrives or a prepared suggestion is taken, so ``suggest`` only hands out what is ready.
+
+``step`` runs in the worker thread only, one call at a time. An exception it raises is kept
+and re-raised, wrapped, by the next ``raise_error()`` on the caller's thread, so a failing model
+step surfaces in the Tune hook that follows it instead of vanishing in a thread.
+
+Example:
+    >>> calls = []
+    >>> worker = BackgroundWorker(lambda: calls.append("step"), name="example")
+    >>> worker.wake()
+    >>> worker.wait_idle()
+    True
+    >>> calls
+    ['step']
+    >>> worker.stop()
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable
+
+logger = logging.getLogger(__name__)
+
+
+class BackgroundWorkerError(RuntimeError):
+    """A model step that ran in the background failed."""
+
+
+class BackgroundWorker:
+    """Runs ``step()`` in a daemon thread each time it is woken (wakes while busy coalesce).
+
+    Args:
+        step: The work; it reads what it needs from its owner under the owner's lock.
+        name: Thread name, shown in stack dumps.
+    """
+
+    def __init__(self, step: Callable[[], None], name: str) -> None:
+        self._step = step
+        self._name = name
+        self._condition = threading.Condition()
+        self._wanted = False
+        self._running = False
+        self._stopping = False
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def wake(self) -> None:
+        """Ask for one more ``step()`` after the one running, if any (starts the thread)."""
+        with self._condition:
+            if self._stopping:
+                return
+            self._wanted = True
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+                self._thread.start()
+            self._condition.notify_all()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until no step runs or is wanted; ``False`` if ``timeout`` passed first."""
+        with self._condition:
+            return self._condition.wait_for(lambda: not (self._wanted or self._running), timeout)
+
+    @property
+    def busy(self) -> bool:
+        with self._condition:
+            return self._wanted or self._running
+
+    def raise_error(self) -> None:
+        """Re-raise (once) the exception of a failed background step."""
+        with self._condition:
+            error, self._error = self._error, None
+        if error is not None:
+            raise BackgroundWorkerError(f"the background model step failed: {error!r}") from error
+
+    def stop(self) -> None:
+        """Let the running step finish and end the thread."""
+        with self._condition:
+            self._stopping = True
+            self._condition.notify_all()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    def _loop(self) -> None:
+        while True:
+            with self._condition:
+                self._condition.wait_for(lambda: self._wanted or self._stopping)
+                if self._stopping:
+                    self._condition.notify_all()
+                    return
+                self._wanted = False
+                self._running = True
+            try:
+                self._step()
+            except BaseException as error:  # kept for the caller's thread; the thread lives on
+                logger.warning("background model step failed: %r", error)
+                with self._condition:
+                    self._error = error
+            finally:
+                with self._condition:
+                    self._running = False
+                    self._condition.notify_all()

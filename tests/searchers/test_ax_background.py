@@ -1,0 +1,177 @@
+"""AxMultiObjectiveSearch in background mode: prepared suggestions, staleness, the journal, errors."""
+
+from __future__ import annotations
+
+import json
+
+import cloudpickle
+import pytest
+from ray import tune
+
+from searchers import AxMultiObjectiveSearch
+from searchers._background import BackgroundWorkerError
+
+SPACE = {"x": tune.uniform(0.0, 1.0), "y": tune.uniform(0.0, 1.0)}
+
+
+def make_searcher(**options) -> AxMultiObjectiveSearch:
+    options = {"metric": ["f", "g"], "mode": ["max", "min"], "seed": 0, "method": "random_search", **options}
+    return AxMultiObjectiveSearch(SPACE, **options)
+
+
+def values(config: dict) -> dict:
+    return {"f": config["x"] + config["y"], "g": (config["x"] - 0.3) ** 2 + config["y"], "training_iteration": 1}
+
+
+def finish(searcher: AxMultiObjectiveSearch, trial_id: str, config: dict) -> None:
+    """As Tune reports a trial's last result: ``on_trial_result``, then ``on_trial_complete``."""
+    searcher.on_trial_result(trial_id, values(config))
+    searcher.on_trial_complete(trial_id, values(config))
+
+
+def settle(searcher: AxMultiObjectiveSearch) -> None:
+    searcher._worker.wait_idle()
+    searcher._worker.raise_error()
+
+
+def statuses(searcher: AxMultiObjectiveSearch) -> dict[int, str]:
+    return {i: t.status.name for i, t in searcher.client._experiment.trials.items()}
+
+
+def test_the_next_suggestion_is_prepared_while_trials_run():
+    searcher = make_searcher(max_concurrent=2)
+    first = searcher.suggest("t1")
+    settle(searcher)
+    # One slot free: that one plus one more are prepared, made with t1 as a pending point.
+    prepared = [item[1] for item in searcher._ready]
+    assert len(prepared) == 2
+    second = searcher.suggest("t2")
+    assert (second["x"], second["y"]) == (prepared[0]["x"], prepared[0]["y"])
+    settle(searcher)
+    assert len(searcher._ready) == 1  # no free slot: one ahead
+    assert searcher.suggest("t3") is None  # max_concurrent holds in background mode too
+    assert first != second
+
+
+def test_a_prepared_suggestion_is_remade_once_refresh_after_results_arrived():
+    searcher = make_searcher(max_concurrent=3, refresh_after=2)
+    configs = {f"t{i}": searcher.suggest(f"t{i}") for i in range(3)}
+    settle(searcher)
+    stale = searcher._ready[0][0]
+    finish(searcher, "t0", configs["t0"])
+    settle(searcher)
+    assert searcher._ready[0][0] == stale  # one result: still fresh
+    finish(searcher, "t1", configs["t1"])
+    settle(searcher)
+    assert stale not in [item[0] for item in searcher._ready]
+    assert statuses(searcher)[stale] == "ABANDONED"
+    assert all(seen == 2 for _, _, seen in searcher._ready)
+
+
+def test_results_reach_ax_and_client_shows_only_the_trials_that_ran():
+    searcher = make_searcher(max_concurrent=2)
+    for i in range(4):
+        config = searcher.suggest(f"t{i}")
+        finish(searcher, f"t{i}", config)
+    by_status = statuses(searcher)
+    assert sorted(s for s in by_status.values() if s != "ABANDONED") == ["COMPLETED"] * 4
+    assert searcher._ready == type(searcher._ready)()  # prepared ones were abandoned, not kept
+
+
+def test_save_while_results_wait_in_the_inbox_restores_them(tmp_path):
+    searcher = make_searcher(max_concurrent=2)
+    configs = {f"t{i}": searcher.suggest(f"t{i}") for i in range(2)}
+    settle(searcher)
+    searcher._worker.stop()  # nothing is applied from now on: the results stay in the inbox
+    finish(searcher, "t0", configs["t0"])
+    searcher.on_trial_result("t1", values(configs["t1"]))
+    assert [entry[0] for entry in searcher._inbox] == ["data", "complete", "data"]
+    path = tmp_path / "state.json"
+    searcher.save(str(path))
+
+    restored = make_searcher()
+    restored.restore(str(path))
+    assert restored._live == {"t1": searcher._live["t1"]}
+    by_status = statuses(restored)
+    assert by_status[searcher._finished["t0"]] == "COMPLETED"
+    assert restored.client._experiment.lookup_data().df["trial_index"].nunique() == 2
+
+
+def test_the_journal_replays_generated_trials_with_their_indices_and_parameters(tmp_path):
+    searcher = make_searcher(max_concurrent=2)
+    configs = {f"t{i}": searcher.suggest(f"t{i}") for i in range(2)}
+    settle(searcher)
+    finish(searcher, "t0", configs["t0"])
+    settle(searcher)
+    path = tmp_path / "state.json"
+    searcher.save(str(path))
+    state = json.loads(path.read_text())
+    assert {entry[0] for entry in state["journal"]} >= {"generated", "complete"}
+
+    restored = make_searcher()
+    restored.restore(str(path))
+    original = searcher.client._experiment.trials
+    again = restored.client._experiment.trials
+    assert sorted(again) == sorted(original)
+    assert all(again[i].arm.parameters == original[i].arm.parameters for i in original)
+    config = restored.suggest("t9")
+    assert (config["x"], config["y"]) not in {(c["x"], c["y"]) for c in configs.values()}
+
+
+def test_a_long_journal_is_folded_into_a_new_snapshot_when_the_worker_is_idle():
+    searcher = make_searcher(max_concurrent=1)
+    config = searcher.suggest("t0")
+    settle(searcher)
+    before = searcher._snapshot
+    for step in range(30):
+        searcher.on_trial_result("t0", {**values(config), "training_iteration": step + 1})
+    settle(searcher)
+    searcher._worker.wake()  # an idle step: nothing to prepare
+    settle(searcher)
+    assert searcher._snapshot != before and len(searcher._journal) < 25
+
+
+def test_a_failing_background_step_surfaces_in_the_next_hook():
+    searcher = make_searcher(max_concurrent=2)
+    config = searcher.suggest("t0")
+    settle(searcher)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    searcher._client.attach_data = broken
+    searcher.on_trial_complete("t0", values(config))
+    searcher._worker.wait_idle()
+    with pytest.raises(BackgroundWorkerError, match="disk full"):
+        searcher.suggest("t1")
+
+
+def test_a_pickled_searcher_in_background_mode_carries_its_state():
+    searcher = make_searcher(max_concurrent=2)
+    config = searcher.suggest("t0")
+    finish(searcher, "t0", config)
+    clone = cloudpickle.loads(cloudpickle.dumps(searcher))
+    assert clone._worker is not None and clone._worker is not searcher._worker
+    assert statuses(clone)[searcher._finished["t0"]] == "COMPLETED"
+    assert clone.suggest("t1") is not None
+
+
+def test_version_2_checkpoints_still_load(tmp_path):
+    searcher = make_searcher(background=False, max_concurrent=2)
+    config = searcher.suggest("t0")
+    searcher.suggest("t1")
+    finish(searcher, "t0", config)
+    path = tmp_path / "state.json"
+    searcher.save(str(path))
+    state = json.loads(path.read_text())
+    assert state["journal"] == []  # the reproducible mode snapshots once per generated suggestion
+    # What version 2 wrote: the whole client (journal applied), ready items as pairs, no journal.
+    searcher._take_snapshot()
+    old = {**json.loads(searcher._state_text()), "version": 2}
+    old["ready"] = [item[:2] for item in old.pop("ready")]
+    del old["journal"], old["results_seen"]
+    path.write_text(json.dumps(old))
+    restored = make_searcher(background=False)
+    restored.restore(str(path))
+    assert statuses(restored) == statuses(searcher)
+    assert restored._live == searcher._live
