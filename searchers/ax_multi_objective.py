@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import threading
+import time
 from collections import deque
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -234,11 +235,9 @@ class AxMultiObjectiveSearch(Searcher):
         else:
             self._worker.raise_error()
             item = self._take_ready()
-            if item is None:  # nothing prepared yet (the start, or a burst of free slots): wait once
+            if item is None:  # nothing prepared (the start, or a burst of free slots): wait for one
                 self._worker.wake()
-                self._worker.wait_idle()
-                self._worker.raise_error()
-                item = self._take_ready()
+                item = self._wait_for_ready()
         if item is None:
             return None
         trial_index, parameters, _ = item
@@ -425,28 +424,46 @@ class AxMultiObjectiveSearch(Searcher):
                 self._inbox.append(["abandoned", trial_index])
             return self._ready.popleft() if self._ready else None
 
+    def _wait_for_ready(self) -> tuple[int, dict[str, Any], int | None] | None:
+        """The first suggestion the worker prepares; ``None`` once it is idle without one."""
+        while True:
+            busy = self._worker.busy
+            self._worker.raise_error()
+            item = self._take_ready()
+            if item is not None or not busy:
+                return item
+            time.sleep(0.01)
+
     def _is_stale(self, item: tuple[int, dict[str, Any], int | None]) -> bool:
         seen = item[2]
         return seen is not None and self._results_seen - seen >= self._refresh_after
 
     def _background_step(self) -> None:
-        """Apply the reported results, drop stale suggestions, prepare up to free slots + 1."""
-        self._apply_inbox()
-        with self._lock:
-            kept = [item for item in self._ready if not self._is_stale(item)]
-            for item in self._ready:
-                if self._is_stale(item):
-                    self._inbox.append(["abandoned", item[0]])
-            self._ready = deque(kept)
-            free = max(0, self._max_concurrent - len(self._live)) if self._max_concurrent else 0
-            wanted = free + 1 - len(self._ready)
-        self._apply_inbox()
-        if wanted > 0:
-            self._generate(wanted)
-        elif len(self._journal) >= _SNAPSHOT_AFTER_ENTRIES:
+        """Apply the reported results, drop stale suggestions, prepare up to free slots + 1.
+
+        One suggestion at a time: a waiting ``suggest`` gets the first as soon as it is made,
+        and each next one sees the results that arrived meanwhile.
+        """
+        while True:
+            self._apply_inbox()
+            with self._lock:
+                kept = [item for item in self._ready if not self._is_stale(item)]
+                for item in self._ready:
+                    if self._is_stale(item):
+                        self._inbox.append(["abandoned", item[0]])
+                self._ready = deque(kept)
+                free = max(0, self._max_concurrent - len(self._live)) if self._max_concurrent else 0
+                wanted = free + 1 - len(self._ready)
+            self._apply_inbox()
+            if wanted <= 0:
+                break
+            if not self._generate(1):
+                return  # Ax cannot generate now; the next result wakes the worker again
+        if len(self._journal) >= _SNAPSHOT_AFTER_ENTRIES:
             self._take_snapshot()
 
-    def _generate(self, wanted: int) -> None:
+    def _generate(self, wanted: int) -> bool:
+        """Ask Ax for up to ``wanted`` trials and queue them; ``False`` if it made none."""
         from ax.exceptions.core import DataRequiredError, OptimizationComplete
         from ax.exceptions.generation_strategy import MaxParallelismReachedException
 
@@ -457,15 +474,16 @@ class AxMultiObjectiveSearch(Searcher):
                 generated = self._client.get_next_trials(max_trials=wanted)
         except (DataRequiredError, MaxParallelismReachedException) as reason:
             logger.debug("Ax cannot generate yet: %s", reason)
-            return
+            return False
         except OptimizationComplete as reason:
             logger.info("Ax reports the optimisation complete: %s", reason)
-            return
+            return False
         with self._lock:
             for trial_index, parameters in sorted(generated.items(), key=lambda item: item[0]):
                 self._journal.append(["generated", trial_index, parameters])
                 self._ready.append((trial_index, parameters, seen))
             self._saved_state = None
+        return bool(generated)
 
     def _take_snapshot(self) -> None:
         """Serialise the Ax client and start a new journal (only its owner calls this)."""

@@ -290,26 +290,40 @@ class PoolMultiObjectiveSearch(Searcher):
         return dict(self._observations), sorted(self._pending.values()), self._num_suggested
 
     def _take_prepared(self, available: np.ndarray) -> int | None:
-        """The worker's choice if it is for this suggestion, still free and not stale."""
+        """The worker's choice if it is for this suggestion, still free and not stale.
+
+        If there is none and the worker is computing one, waiting is cheaper than computing twice.
+        """
         if self._worker is None:
             return None
         self._worker.raise_error()
-        if self._worker.busy:
-            self._worker.wait_idle()  # it is computing: cheaper to wait than to compute twice
+        index = self._usable_prepared(available)
+        if index is None and self._worker.busy:
+            self._worker.wait_idle()
             self._worker.raise_error()
+            index = self._usable_prepared(available)
+        return index
+
+    def _usable_prepared(self, available: np.ndarray) -> int | None:
         with self._lock:
-            prepared, self._prepared = self._prepared, None
-        if prepared is None:
-            return None
-        index, seen, made_before = prepared
-        fresh = len(self._observations) - seen < self._refresh_limit()
-        if made_before == self._num_suggested and fresh and index in set(available.tolist()):
-            return index
-        return None
+            prepared = self._prepared
+            if prepared is None or not self._is_usable(prepared):
+                return None
+            self._prepared = None
+        return prepared[0] if prepared[0] in set(available.tolist()) else None
+
+    def _is_usable(self, prepared: tuple[int, int, int]) -> bool:
+        _, seen, made_before = prepared
+        return made_before == self._num_suggested and len(self._observations) - seen < self._refresh_limit()
 
     def _prepare_next(self) -> None:
-        if self._worker is not None and self._uses_model():
-            self._worker.wake()
+        """Wake the worker unless a usable choice is already prepared."""
+        if self._worker is None or not self._uses_model():
+            return
+        with self._lock:
+            if self._prepared is not None and self._is_usable(self._prepared):
+                return
+        self._worker.wake()
 
     def _prepare(self) -> None:
         """Worker step: the model's choice for the next suggestion, from the current results."""
