@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 import warnings
@@ -107,7 +108,10 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as storage:
         for problem_name in args.problems:
             for setting in args.settings:
-                runs = [run_once(problem_name, setting, seed, args.trials, storage) for seed in range(args.seeds)]
+                runs = []
+                for seed in range(args.seeds):
+                    runs.append(run_once(problem_name, setting, seed, args.trials, storage))
+                    print(f"# {problem_name} {setting} seed {seed}: {json.dumps(runs[-1])}", file=sys.stderr, flush=True)
                 results.setdefault(problem_name, {})[setting] = runs
     ray.shutdown()
 

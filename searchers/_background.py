@@ -22,11 +22,24 @@ Example:
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
+import weakref
 from typing import Callable
 
 logger = logging.getLogger(__name__)
+
+# Workers still alive at interpreter exit: a daemon thread killed inside PyTorch or Ax aborts
+# the process (SIGABRT), so each one finishes its step first (seen at the end of Tune runs).
+_LIVE_WORKERS: "weakref.WeakSet[BackgroundWorker]" = weakref.WeakSet()
+_EXIT_TIMEOUT_S = 60.0
+
+
+@atexit.register
+def _stop_live_workers() -> None:
+    for worker in list(_LIVE_WORKERS):
+        worker.stop(timeout=_EXIT_TIMEOUT_S)
 
 
 class BackgroundWorkerError(RuntimeError):
@@ -60,6 +73,7 @@ class BackgroundWorker:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
                 self._thread.start()
+                _LIVE_WORKERS.add(self)
             self._condition.notify_all()
 
     def wait_idle(self, timeout: float | None = None) -> bool:
@@ -72,6 +86,11 @@ class BackgroundWorker:
         with self._condition:
             return self._wanted or self._running
 
+    @property
+    def stopping(self) -> bool:
+        """``stop()`` was called: a long step should return at its next safe point."""
+        return self._stopping
+
     def raise_error(self) -> None:
         """Re-raise (once) the exception of a failed background step."""
         with self._condition:
@@ -79,14 +98,15 @@ class BackgroundWorker:
         if error is not None:
             raise BackgroundWorkerError(f"the background model step failed: {error!r}") from error
 
-    def stop(self) -> None:
-        """Let the running step finish and end the thread."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Let the running step finish (waiting at most ``timeout`` seconds) and end the thread."""
         with self._condition:
             self._stopping = True
             self._condition.notify_all()
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join()
+            thread.join(timeout)
+        _LIVE_WORKERS.discard(self)
 
     def _loop(self) -> None:
         while True:

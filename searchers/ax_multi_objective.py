@@ -455,7 +455,7 @@ class AxMultiObjectiveSearch(Searcher):
                 free = max(0, self._max_concurrent - len(self._live)) if self._max_concurrent else 0
                 wanted = free + 1 - len(self._ready)
             self._apply_inbox()
-            if wanted <= 0:
+            if wanted <= 0 or self._worker.stopping:
                 break
             if not self._generate(1):
                 return  # Ax cannot generate now; the next result wakes the worker again

@@ -175,3 +175,22 @@ def test_version_2_checkpoints_still_load(tmp_path):
     restored.restore(str(path))
     assert statuses(restored) == statuses(searcher)
     assert restored._live == searcher._live
+
+
+def test_a_step_still_running_at_exit_is_finished_not_killed():
+    # A daemon thread killed inside PyTorch or Ax aborts the interpreter (SIGABRT, seen at the
+    # end of Tune runs): at exit every live worker is stopped, waiting for its step.
+    import subprocess
+    import sys
+
+    script = (
+        "import time\n"
+        "from searchers._background import BackgroundWorker\n"
+        "done = []\n"
+        "worker = BackgroundWorker(lambda: (time.sleep(1.0), done.append(1), print('step done', flush=True)), 'exit')\n"
+        "worker.wake()\n"
+        "time.sleep(0.2)\n"
+    )
+    finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 0, finished.stderr
+    assert "step done" in finished.stdout
