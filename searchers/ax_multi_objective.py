@@ -174,7 +174,9 @@ class AxMultiObjectiveSearch(Searcher):
         self._verbose = verbose
         if refresh_after is not None and (not isinstance(refresh_after, int) or refresh_after < 1):
             raise ValueError(f"refresh_after={refresh_after!r} must be a positive integer or None.")
-        self._background = bool(background)
+        if not isinstance(background, bool):
+            raise ValueError(f"background={background!r}: expected True or False")
+        self._background = background
         self._refresh_after = refresh_after if refresh_after is not None else max(2, max_concurrent or 1)
 
         self._space: dict[str, Any] | None = dict(space) if space is not None else None

@@ -198,7 +198,9 @@ class PoolMultiObjectiveSearch(Searcher):
         self._failed: set[int] = set()
         self._num_suggested = 0
         self._fitted: tuple[tuple[int, ...], Any] | None = None
-        self._background = bool(background)
+        if not isinstance(background, bool):
+            raise ValueError(f"background={background!r}: expected True or False")
+        self._background = background
         self._refresh_after = refresh_after
         self._start_background()
 

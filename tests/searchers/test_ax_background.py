@@ -194,3 +194,12 @@ def test_a_step_still_running_at_exit_is_finished_not_killed():
     finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert finished.returncode == 0, finished.stderr
     assert "step done" in finished.stdout
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"background": "yes"}, "background='yes': expected True or False"),
+    ({"refresh_after": 0}, "refresh_after=0 must be a positive integer or None"),
+])
+def test_background_options_are_checked(options, match):
+    with pytest.raises(ValueError, match=match):
+        make_searcher(**options)

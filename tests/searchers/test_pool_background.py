@@ -91,3 +91,12 @@ def test_a_failing_background_step_surfaces_in_the_next_suggest(monkeypatch):
     searcher._worker.wait_idle()
     with pytest.raises(BackgroundWorkerError, match="out of memory"):
         searcher.suggest("t3")
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"background": 1}, "background=1: expected True or False"),
+    ({"refresh_after": 0}, "refresh_after=0: expected an integer >= 1 or None"),
+])
+def test_background_options_are_checked(options, match):
+    with pytest.raises(ValueError, match=match):
+        make(**options)
