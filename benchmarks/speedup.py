@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from ray.tune.search import Searcher
 
+from benchmarks._delegating import DelegatingSearcher
 from benchmarks.runner import scheduler_for, search_problem
 from benchmarks.simulator import SimulatedCluster
 from benchmarks.summary import check_positive_int
@@ -51,7 +52,7 @@ __all__ = [
 Progress = Callable[[str], None]
 
 
-class IncumbentTracer(Searcher):
+class IncumbentTracer(DelegatingSearcher):
     """Wraps a searcher: forwards every hook, snapshots ``incumbent()`` after each result, stops at a cost.
 
     Args:
@@ -62,34 +63,16 @@ class IncumbentTracer(Searcher):
     """
 
     def __init__(self, searcher: Searcher, cost_limit: float | None = None, trace_incumbent: bool = True) -> None:
-        super().__init__()
-        self.searcher = searcher
+        super().__init__(searcher)
         self.cost_limit = cost_limit
         self.trace_incumbent = trace_incumbent
         self.spent = 0.0
         self.incumbents: dict[str, dict[str, Any] | None] = {}  # trial_id -> incumbent config after it
 
-    @property
-    def metric(self) -> Any:
-        return self.searcher.metric
-
-    @property
-    def mode(self) -> Any:
-        return self.searcher.mode
-
-    def set_search_properties(self, metric: Any, mode: Any, config: dict, **spec: Any) -> bool:
-        return self.searcher.set_search_properties(metric, mode, config, **spec)
-
-    def set_max_concurrency(self, max_concurrent: int) -> bool:
-        return self.searcher.set_max_concurrency(max_concurrent)
-
     def suggest(self, trial_id: str) -> dict | str | None:
         if self.cost_limit is not None and self.spent >= self.cost_limit:
             return Searcher.FINISHED
         return self.searcher.suggest(trial_id)
-
-    def on_trial_result(self, trial_id: str, result: dict) -> None:
-        self.searcher.on_trial_result(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         self.searcher.on_trial_complete(trial_id, result=result, error=error)

@@ -46,6 +46,7 @@ import ray
 from ray import tune
 from ray.tune.search import Searcher
 
+from benchmarks._delegating import DelegatingSearcher
 from benchmarks.summary import check_positive_int
 from multiobjective import Objectives
 from orchestrator.methods import SearchProblem, build_searcher, get_method, method_names
@@ -177,11 +178,11 @@ class SuggestCall(NamedTuple):
     suggested: bool
 
 
-class SuggestTimer(Searcher):
+class SuggestTimer(DelegatingSearcher):
     """Wraps a searcher: forwards every hook and times each ``suggest`` call with ``time.perf_counter``.
 
-    Delegates as Ray's ``ConcurrencyLimiter`` does (Ray 2.60); ``calls`` holds one
-    :class:`SuggestCall` per call, those that returned ``None`` or ``Searcher.FINISHED`` included.
+    ``calls`` holds one :class:`SuggestCall` per call, those that returned ``None`` or
+    ``Searcher.FINISHED`` included.
 
     Example:
         >>> from ray import tune
@@ -192,25 +193,8 @@ class SuggestTimer(Searcher):
     """
 
     def __init__(self, searcher: Searcher) -> None:
-        if not isinstance(searcher, Searcher):
-            raise TypeError(f"searcher: got {type(searcher).__name__}; pass a ray.tune.search.Searcher.")
-        super().__init__()
-        self.searcher = searcher
+        super().__init__(searcher)
         self.calls: list[SuggestCall] = []
-
-    @property
-    def metric(self) -> Any:
-        return self.searcher.metric
-
-    @property
-    def mode(self) -> Any:
-        return self.searcher.mode
-
-    def set_search_properties(self, metric: Any, mode: Any, config: dict, **spec: Any) -> bool:
-        return self.searcher.set_search_properties(metric, mode, config, **spec)
-
-    def set_max_concurrency(self, max_concurrent: int) -> bool:
-        return self.searcher.set_max_concurrency(max_concurrent)
 
     def suggest(self, trial_id: str) -> dict | str | None:
         started = time.perf_counter()
@@ -222,25 +206,6 @@ class SuggestTimer(Searcher):
         self.calls.append(SuggestCall(time.perf_counter() - started, suggestion not in (None, Searcher.FINISHED)))
         return suggestion
 
-    def on_trial_result(self, trial_id: str, result: dict) -> None:
-        self.searcher.on_trial_result(trial_id, result)
-
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        self.searcher.on_trial_complete(trial_id, result=result, error=error)
-
-    def add_evaluated_point(
-        self,
-        parameters: dict,
-        value: float,
-        error: bool = False,
-        pruned: bool = False,
-        intermediate_values: list[float] | None = None,
-    ) -> None:
-        return self.searcher.add_evaluated_point(parameters, value, error, pruned, intermediate_values)
-
-    def add_evaluated_trials(self, trials_or_analysis: Any, metric: str) -> None:
-        return self.searcher.add_evaluated_trials(trials_or_analysis, metric)
-
     # Tune saves and restores the state of each wrapper (an object with a `searcher`) beside the
     # wrapped searcher's own checkpoint: see SearchGenerator.save_to_dir.
     def get_state(self) -> dict:
@@ -248,20 +213,6 @@ class SuggestTimer(Searcher):
 
     def set_state(self, state: dict) -> None:
         self.calls = [SuggestCall(*call) for call in state["calls"]]
-
-    def save(self, checkpoint_path: str) -> None:
-        self.searcher.save(checkpoint_path)
-
-    def restore(self, checkpoint_path: str) -> None:
-        self.searcher.restore(checkpoint_path)
-
-    def on_pause(self, trial_id: str) -> None:  # HyperBandForBOHB's hooks, when the searcher has them
-        if callable(getattr(self.searcher, "on_pause", None)):
-            self.searcher.on_pause(trial_id)
-
-    def on_unpause(self, trial_id: str) -> None:
-        if callable(getattr(self.searcher, "on_unpause", None)):
-            self.searcher.on_unpause(trial_id)
 
 
 def _search_space() -> dict[str, Any]:
