@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import logging
 import math
 import os
 import re
@@ -41,6 +42,8 @@ from ray.tune import Callback
 from orchestrator.export import checkpoint_path
 from orchestrator.results import CHECKPOINT_COLUMN, CONFIG_PREFIX
 from orchestrator.spec import Experiment
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "ELIGIBLE_STATUSES",
@@ -142,11 +145,17 @@ def results_frame(
 
 def _trial_config(result: Any) -> dict[str, Any]:
     # Result.config comes from the last result, so a trial that never reported has none; Tune's
-    # JSON logger wrote it to params.json in the trial directory when the trial started.
+    # JSON logger wrote it to params.json in the trial directory when the trial started. A
+    # driver killed while it wrote the file leaves it empty or cut: the config is then unknown,
+    # and the report goes on without it.
     if result.config:
         return result.config
     params = Path(str(result.path)) / "params.json"
-    return json.loads(params.read_text()) if params.is_file() else {}
+    try:
+        return json.loads(params.read_text()) if params.is_file() else {}
+    except json.JSONDecodeError:
+        logger.warning("%s is empty or cut (the driver was killed while writing it); config unknown.", params)
+        return {}
 
 
 def _status(result: Any, ending: str | None, objectives: Any, scheduler: Any) -> tuple[str, str]:

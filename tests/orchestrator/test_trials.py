@@ -166,6 +166,21 @@ def test_frame_columns_order_and_trial_that_never_reported(tmp_path) -> None:
     assert list(frame["status"]) == ["completed", "error"]
 
 
+@pytest.mark.parametrize("written", ["", '{"opt": {"lr"'])
+def test_a_params_file_cut_by_a_killed_driver_leaves_the_config_unknown(tmp_path, written) -> None:
+    # SIGKILL while Tune wrote params.json for a trial that never reported (seen in CI): the
+    # report after the kill must still come out.
+    (tmp_path / "trial_b").mkdir()
+    (tmp_path / "trial_b" / "params.json").write_text(written)
+    grid = [
+        FakeResult(GOOD, config={"opt": {"lr": 0.1}}, path=str(tmp_path / "trial_a")),
+        FakeResult({}, config=None, path=str(tmp_path / "trial_b")),
+    ]
+    frame = results_frame(grid, experiment(), {"trial_a": "trainable"})
+    assert list(frame["trial_id"]) == ["a", "trial_b"]
+    assert frame.loc[0, "config/opt/lr"] == 0.1 and math.isnan(frame.loc[1, "config/opt/lr"])
+
+
 # --------------------------------------------------------------------------- error text
 def test_error_text_of_ray_task_error_is_the_cause_without_colour_codes() -> None:
     error = ray_task_error(ValueError("bad lr: 3\nsecond line"))
