@@ -307,15 +307,23 @@ def repair_tuner_state(experiment_dir: Path) -> bool:
 
 
 def repair_state_after_kill(experiment_dir: Path, temp_dir: str | None = None) -> str:
-    """Mend the newest session's state files when the driver died while Tune copied them.
+    """Bring the newest session's state files up to what the killed driver last wrote.
 
-    A kill during Tune's background copy leaves one of the newest session's files (trial table,
-    search-generator state, searcher state, callback states such as the scheduler's rungs)
-    truncated or empty in the experiment directory; Tune would then fail to restore and start the
-    experiment over. The staging copies the killed driver wrote before copying are whole, so that
-    session's files are taken from there
-    (atomically). Without them, they are set aside (suffix ``.truncated``) and Tune resumes from
-    the session before, whose files are whole.
+    Tune writes its state (trial table, search-generator state, searcher state, callback states
+    such as the scheduler's rungs) into the driver's staging folder at every step, then copies
+    the folder to the experiment directory in the background, skipping a copy while the last one
+    still runs. A kill can therefore leave the experiment directory's copy
+
+    - truncated or empty (killed during the copy): Tune would fail to restore and start over;
+    - whole but a step or more behind (killed before the copy): a trial whose newest checkpoint
+      is missing from that copy restarts from an older one, or from scratch.
+
+    The staging copy is taken (atomically) when it is whole and, if the experiment directory's
+    copy is whole too, when it is newer and consistent: Tune writes the trial table first and
+    the other files after it, so they must be at least as new as the table (a kill between the
+    two leaves a table ahead of its searcher, which could suggest a configuration again).
+    Without a usable staging copy, truncated files are set aside (suffix ``.truncated``) and
+    Tune resumes from the session before, whose files are whole.
 
     Returns:
         ``"whole"`` (nothing to mend), ``"from staging"`` or ``"set aside"``.
@@ -325,23 +333,23 @@ def repair_state_after_kill(experiment_dir: Path, temp_dir: str | None = None) -
         return "whole"
     session = states[0].name[len("experiment_state-"):-len(".json")]
     names = [template.format(session) for template in _SESSION_STATE_FILES]
-    if _all_whole(experiment_dir, names):
+    whole = _all_whole(experiment_dir, names)
+    staging = _staging_copy(experiment_dir, names, Path(temp_dir or tempfile.gettempdir()))
+    if staging is not None and (
+        not whole or (_written_in_order(staging, names) and not _same_files(staging, experiment_dir, names))
+    ):
+        for name in names:
+            if (staging / name).is_file():
+                copy = experiment_dir / f".{name}.repair"
+                shutil.copyfile(staging / name, copy)
+                os.replace(copy, experiment_dir / name)
+        logger.warning(
+            "The driver was killed %s %s; took the whole copy it last wrote from %s.",
+            "before Tune copied its newest" if whole else "while Tune copied", names[0], staging,
+        )
+        return "from staging"
+    if whole:
         return "whole"
-    root = Path(temp_dir or tempfile.gettempdir())
-    for staging in sorted(root.glob(_STAGING_GLOB.format(name=experiment_dir.name)), reverse=True):
-        # The same name may have staged another experiment; the session's time stamp is in the file
-        # names, and the trial folders staged beside them must be this experiment's.
-        trial_dirs = [path.name for path in staging.iterdir() if path.is_dir()]
-        ours = all((experiment_dir / name).is_dir() for name in trial_dirs)
-        if ours and _all_whole(staging, names):
-            for name in names:
-                if (staging / name).is_file():
-                    copy = experiment_dir / f".{name}.repair"
-                    shutil.copyfile(staging / name, copy)
-                    os.replace(copy, experiment_dir / name)
-            logger.warning("The driver was killed while Tune copied %s; took its whole copy from %s.",
-                           names[0], staging)
-            return "from staging"
     for name in names:
         path = experiment_dir / name
         if path.exists():
@@ -351,6 +359,31 @@ def repair_state_after_kill(experiment_dir: Path, temp_dir: str | None = None) -
         "before it (trials of the killed session since that state run again).", names[0],
     )
     return "set aside"
+
+
+def _staging_copy(experiment_dir: Path, names: list[str], root: Path) -> Path | None:
+    """The killed driver's staging folder holding a whole copy of the session files ``names``."""
+    for staging in sorted(root.glob(_STAGING_GLOB.format(name=experiment_dir.name)), reverse=True):
+        # The same name may have staged another experiment; the session's time stamp is in the file
+        # names, and the trial folders staged beside them must be this experiment's.
+        trial_dirs = [path.name for path in staging.iterdir() if path.is_dir()]
+        ours = not trial_dirs or any((experiment_dir / name).is_dir() for name in trial_dirs)
+        if ours and _all_whole(staging, names):
+            return staging
+    return None
+
+
+def _written_in_order(folder: Path, names: list[str]) -> bool:
+    """Whether every other session file is at least as new as the trial table (one complete save)."""
+    table = (folder / names[0]).stat().st_mtime_ns
+    return all((folder / name).stat().st_mtime_ns >= table for name in names[1:] if (folder / name).is_file())
+
+
+def _same_files(first: Path, second: Path, names: list[str]) -> bool:
+    def content(path: Path) -> bytes | None:
+        return path.read_bytes() if path.is_file() else None
+
+    return all(content(first / name) == content(second / name) for name in names)
 
 
 def _all_whole(folder: Path, names: list[str]) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 
 from orchestrator.run import keep_tuner_state, repair_state_after_kill, repair_tuner_state
@@ -53,6 +54,29 @@ def test_without_a_whole_copy_the_session_is_set_aside_and_the_one_before_is_use
     ]
     assert (experiment_dir / f"experiment_state-{SESSION}.json.truncated").is_file()
     assert (experiment_dir / f"searcher-state-{SESSION}.pkl.truncated").is_file()
+
+
+def test_a_whole_state_behind_the_killed_drivers_last_save_is_brought_up_to_date(tmp_path):
+    """Seen in CI: killed before Tune copied its newest state, a trial restarted from scratch."""
+    experiment_dir, _ = _experiment(tmp_path, truncated=False)
+    newer = json.dumps({"trial_data": [1, 2, 3, 4], "where": str(experiment_dir)})
+    _staging(tmp_path, "crash", newer)
+    assert repair_state_after_kill(experiment_dir, temp_dir=str(tmp_path / "tmp")) == "from staging"
+    assert json.loads((experiment_dir / f"experiment_state-{SESSION}.json").read_text())["trial_data"] == [1, 2, 3, 4]
+    assert pickle.loads((experiment_dir / f"searcher-state-{SESSION}.pkl").read_bytes()) == {"rng": 2}
+    # Mended once: the same staging copy changes nothing the second time.
+    assert repair_state_after_kill(experiment_dir, temp_dir=str(tmp_path / "tmp")) == "whole"
+
+
+def test_a_staging_copy_cut_between_trial_table_and_searcher_is_not_taken_over_a_whole_state(tmp_path):
+    """Tune writes the table, then the searcher: a table newer than its searcher is a half save."""
+    experiment_dir, whole = _experiment(tmp_path, truncated=False)
+    staging = _staging(tmp_path, "crash", json.dumps({"trial_data": [1, 2, 3, 4], "where": str(experiment_dir)}))
+    table = (staging / f"experiment_state-{SESSION}.json").stat().st_mtime_ns
+    os.utime(staging / f"searcher-state-{SESSION}.pkl", ns=(table - 10**9, table - 10**9))
+    assert repair_state_after_kill(experiment_dir, temp_dir=str(tmp_path / "tmp")) == "whole"
+    assert (experiment_dir / f"experiment_state-{SESSION}.json").read_text() == whole
+    assert pickle.loads((experiment_dir / f"searcher-state-{SESSION}.pkl").read_bytes()) == {"rng": 1}
 
 
 def test_an_empty_search_generator_state_counts_as_truncated(tmp_path):
