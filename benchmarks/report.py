@@ -3,12 +3,15 @@
 Writes ``README.md`` (markdown tables, mean ± std over seeds), ``summary.json`` (every
 number, the seeds and pool mode of each method) and PNG plots into one folder:
 
-* NMT tables (finite pools with a known Pareto front): true Pareto models found after 100 and
-  200 trials (or the pool size, if smaller), trials until all were found, and the expectation
-  of uniform random search beside them; plots of Pareto models found vs. trials and of
+* NMT tables (finite pools with a known Pareto front): true Pareto models found after 50, 100
+  and 200 trials (``FOUND_AT``; the pool size, if smaller), trials until all were found, and the
+  expectation of uniform random search beside them; plots of Pareto models found vs. trials and of
   normalised hypervolume vs. simulated cost.
 * YAHPO surrogates (single objective): best value vs. simulated cost, including methods that
   stop trials early (ASHA, HyperBand).
+
+Both tables give each method's real seconds per run and the median / 90th percentile time of
+its searcher's ``suggest`` calls.
 
 Regenerate with ``python -m benchmarks report --data DIR --out benchmarks/results``; slow
 methods can run fewer seeds (``--seeds-for ax-mobo=2``).
@@ -49,7 +52,7 @@ __all__ = [
 
 DEFAULT_NMT_METHODS = ("random", "tpe", "ax-mobo", "pool-mobo")
 DEFAULT_YAHPO_METHODS = ("random", "tpe", "asha", "hyperband", "ax-mobo")
-FOUND_AT = (100, 200)
+FOUND_AT = (50, 100, 200)  # the NMT table's "found @t" columns, in order
 SECTIONS = ("nmthpo", "yahpo")
 COST_GRID_POINTS = 200
 Progress = Callable[[str], None]
@@ -135,6 +138,21 @@ def _on_cost_grid(curves: Sequence[pd.DataFrame], column: str, grid: np.ndarray)
     return np.array(rows)
 
 
+def _significant(value: float) -> str:
+    """``value`` as an integer from 10 on, else to two significant digits (``1.2``, ``0.23``, ``0.0041``)."""
+    if value >= 10:
+        return f"{value:.0f}"
+    return np.format_float_positional(value, precision=2, fractional=False, trim="-")
+
+
+def _latency_text(info: Mapping[str, Any]) -> str:
+    """``"p50 / p90"`` of a method's ``suggest`` calls in ms (``"12 / 40"``), or ``"-"`` when unknown."""
+    p50, p90 = info.get("suggest_p50_ms"), info.get("suggest_p90_ms")
+    if p50 is None or p90 is None:
+        return "-"
+    return f"{_significant(p50)} / {_significant(p90)}"
+
+
 def _mean_std_text(values: Sequence[float | None], digits: int) -> str:
     """``"mean ± std"`` over seeds, or ``"-"`` unless every seed has a finite value."""
     if any(v is None or not np.isfinite(v) for v in values):
@@ -205,38 +223,44 @@ def plot_value_vs_cost(results: Sequence[InstanceResult], column: str, ylabel: s
 
 
 # ----------------------------------------------------------------------------- tables
+def _table_header(columns: Sequence[str]) -> list[str]:
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
 def _nmt_table(results: Sequence[InstanceResult]) -> str:
-    header = ("| pair (n, k) | method | seeds | pool mode | found @100 | found @200 (or @n) "
-              "| trials to find all | s / run |\n|---|---|---|---|---|---|---|---|")
-    lines = [header]
+    found_columns = [f"found @{c}" for c in FOUND_AT]
+    found_columns[-1] += " (or @n)"
+    lines = _table_header(["pair (n, k)", "method", "seeds", "pool mode", *found_columns, "trials to find all",
+                           "s / run", "suggest p50 / p90 (ms)"])
     for result in results:
         summary = result.summary
         n, k = summary["pool_size"], summary["pareto_size"]
+        # Checkpoints beyond the pool become @n once; the columns they leave empty get "-".
         checkpoints = sorted({min(c, n) for c in FOUND_AT})
+        padding = ["-"] * (len(FOUND_AT) - len(checkpoints))
+        label = lambda c: "" if c in FOUND_AT else f" (@{c})"  # noqa: E731
         pair = f"{result.blackbox.instance} ({n}, {k})"
         for method, curves in result.curves.items():
             info = summary["methods"][method]
-            found = [_mean_std_text(_value_at(curves, "pareto_found", c), 2) + ("" if c in FOUND_AT else f" (@{c})")
-                     for c in checkpoints]
-            found += ["-"] * (2 - len(found))
+            found = [_mean_std_text(_value_at(curves, "pareto_found", c), 2) + label(c) for c in checkpoints]
             if info["iterations_to_all"] is None:
                 to_all = f"not in every seed ({info['iterations_to_all_reached']}/{info['seeds']})"
             else:
                 to_all = format_mean_std(info["iterations_to_all"], info["iterations_to_all_std"], 1)
-            lines.append(f"| {pair} | {method} | {info['seeds']} | {info['pool_mode']} | {found[0]} | {found[1]} "
-                         f"| {to_all} | {info['wall_s']:.1f} |")
+            lines.append(f"| {pair} | {method} | {info['seeds']} | {info['pool_mode']} | "
+                         + " | ".join(found + padding)
+                         + f" | {to_all} | {info['wall_s']:.1f} | {_latency_text(info)} |")
         expected = summary["random_expected"]
-        found = [f"{k * c / n:.2f}" + ("" if c in FOUND_AT else f" (@{c})") for c in checkpoints]
-        found += ["-"] * (2 - len(found))
-        lines.append(f"| {pair} | *random, expected* | - | - | {found[0]} | {found[1]} "
-                     f"| {expected['iterations_to_all']:.1f} | - |")
+        found = [f"{k * c / n:.2f}" + label(c) for c in checkpoints]
+        lines.append(f"| {pair} | *random, expected* | - | - | " + " | ".join(found + padding)
+                     + f" | {expected['iterations_to_all']:.1f} | - | - |")
     return "\n".join(lines)
 
 
 def _yahpo_table(results: Sequence[InstanceResult]) -> str:
-    lines = ["| scenario/instance | objective | method | seeds | best value | total cost "
-             "| best at 25% of random's cost | stopped early | simulated wall time | s / run |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = _table_header(["scenario/instance", "objective", "method", "seeds", "best value", "total cost",
+                           "best at 25% of random's cost", "stopped early", "simulated wall time", "s / run",
+                           "suggest p50 / p90 (ms)"])
     for result in results:
         objective = ", ".join(f"{k} ({v})" for k, v in result.summary["objectives"].items())
         reference = result.summary["methods"].get("random", {}).get("cost")
@@ -250,7 +274,8 @@ def _yahpo_table(results: Sequence[InstanceResult]) -> str:
                 f"| {result.label} | {objective} | {method} | {info['seeds']} "
                 f"| {_mean_std_text([c['best_value'].iloc[-1] for c in curves], 4)} "
                 f"| {_mean_std_text([c['cost'].iloc[-1] for c in curves], 0)} | {early} "
-                f"| {info['stopped']:.1f} / {info['trials']:.0f} | {info['makespan']:.0f} | {info['wall_s']:.1f} |"
+                f"| {info['stopped']:.1f} / {info['trials']:.0f} | {info['makespan']:.0f} | {info['wall_s']:.1f} "
+                f"| {_latency_text(info)} |"
             )
     return "\n".join(lines)
 
@@ -381,7 +406,11 @@ def _readme(settings: dict[str, Any], nmt: Sequence[InstanceResult], yahpo: Sequ
         "method's Ray Tune searcher (and scheduler) in the simulated cluster; a trial counts once it completes "
         "or is stopped, in completion order, so with several workers cheap trials count first. Values are "
         "mean ± std over seeds 0..N-1; the seeds and pool mode each method used are listed at the end. "
-        "Raw numbers: `summary.json`.",
+        "*suggest p50 / p90 (ms)* is the median and 90th percentile, over every call of every seed, of the "
+        "time one `suggest` call took in this simulated replay, where model-based searchers run in their "
+        "reproducible mode (`Method.reproducible_options`, e.g. `background=False`), so it is the cost of "
+        "one model step on this machine; in a real Ray Tune run, background mode computes it while trials "
+        "run. Raw numbers: `summary.json`.",
     ]
     if nmt:
         objectives = ", ".join(f"{k} ({v})" for k, v in nmt[0].summary["objectives"].items())

@@ -147,7 +147,8 @@ def run_method(
 
     Returns:
         The simulator's history; ``history.attrs`` holds ``method``, ``seed``, ``budget``,
-        ``pool_mode`` (``"native"``, ``"nearest"`` or ``"off"``) and ``wall_s``.
+        ``pool_mode`` (``"native"``, ``"nearest"`` or ``"off"``), ``wall_s`` and ``suggest_s``
+        (seconds of each ``suggest`` call that returned a config, see ``SimulatedCluster.suggest_s``).
     """
     workers = check_positive_int("workers", workers)
     budget = effective_budget(blackbox, budget)
@@ -167,7 +168,7 @@ def run_method(
     history = cluster.run()
     history.attrs.update(
         method=method, seed=int(seed), budget=budget, pool_mode=cluster.pool_mode_used,
-        wall_s=time.perf_counter() - started,
+        wall_s=time.perf_counter() - started, suggest_s=[float(s) for s in cluster.suggest_s],
     )
     return history
 

@@ -22,6 +22,7 @@ import contextlib
 import heapq
 import math
 import random
+import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -78,6 +79,9 @@ class SimulatedCluster:
     ``"data_fraction"`` (a multi-fidelity searcher such as ``FabolasSearch``), is evaluated once
     at that fidelity (clipped into the blackbox's range) and charged its cost there; other
     suggestions step through ``blackbox.fidelity.steps``.
+
+    ``suggest_s`` lists, after ``run``, the wall time in seconds (``time.perf_counter``) of each
+    ``searcher.suggest`` call that returned a config, in call order: one per trial created.
 
     A trial completes at the first step reaching ``blackbox.full_fidelity(candidate)`` (when the
     blackbox defines it: training that stopped early) or at the last step. Departures from Tune:
@@ -160,6 +164,7 @@ class SimulatedCluster:
         self._candidates = blackbox.candidates() if callable(getattr(blackbox, "candidates", None)) else None
         self.pool_mode_used = resolve_pool_mode(pool_mode, blackbox, searcher, self._candidates)
         self._ran = False
+        self.suggest_s: list[float] = []
 
     # ------------------------------------------------------------------ run loop
     def run(self) -> pd.DataFrame:
@@ -207,6 +212,7 @@ class SimulatedCluster:
         self._pending: list[SimulatedTrial] = []  # created, never started, oldest first
         self._num_paused = 0
         self._suggest_calls = 0
+        self.suggest_s = []
         self._searcher_finished = False
         self._records: list[tuple] = []
         self._segments: list[tuple[str, int, float, float]] = []
@@ -269,12 +275,15 @@ class SimulatedCluster:
             return None
         trial_id = f"trial_{self._suggest_calls:05d}"
         self._suggest_calls += 1
+        started = time.perf_counter()
         suggestion = self.searcher.suggest(trial_id)
+        elapsed = time.perf_counter() - started
         if suggestion is None:
             return None
         if isinstance(suggestion, str) and suggestion == Searcher.FINISHED:
             self._searcher_finished = True
             return None
+        self.suggest_s.append(elapsed)
         config = dict(suggestion)
         candidate_index = None
         if self._pool is not None:

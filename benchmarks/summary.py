@@ -35,6 +35,7 @@ __all__ = [
     "mean_std",
     "random_expectation",
     "summarize",
+    "suggest_latency_ms",
     "summary_table",
 ]
 
@@ -105,6 +106,22 @@ def _per_seed(history: pd.DataFrame, blackbox: Any) -> dict[str, Any]:
     }
 
 
+def suggest_latency_ms(histories: Sequence[pd.DataFrame]) -> tuple[float | None, float | None]:
+    """Median and 90th percentile, in milliseconds, of every ``suggest`` call of the ``histories``.
+
+    Pools the ``attrs["suggest_s"]`` lists of all runs (``np.percentile``, linear interpolation).
+    A run without them (cached before they were recorded) is left out; ``(None, None)`` when no
+    run has any.
+    """
+    recorded = [h.attrs.get("suggest_s") for h in histories]
+    durations = [float(s) for run in recorded if run is not None for s in run]
+    durations = [s for s in durations if math.isfinite(s)]
+    if not durations:
+        return None, None
+    p50, p90 = np.percentile(np.asarray(durations) * 1000.0, [50, 90])
+    return float(p50), float(p90)
+
+
 def summarize(histories: Sequence[pd.DataFrame], blackbox: Any) -> dict[str, Any]:
     """Mean (and ``<key>_std``) over the seeds of one method.
 
@@ -112,8 +129,9 @@ def summarize(histories: Sequence[pd.DataFrame], blackbox: Any) -> dict[str, Any
     unless every seed found the whole front; ``iterations_to_all_reached`` counts the seeds that
     did), ``final_hypervolume`` (normalised, in [0, 1]), ``best_value`` (single objective only),
     ``cost`` (simulated compute summed over trials), ``makespan`` (simulated wall time),
-    ``trials``, ``stopped`` (trials stopped early), ``wall_s`` (real seconds per run), plus
-    ``seeds``, ``seed_values``, ``budget`` and ``pool_mode``.
+    ``trials``, ``stopped`` (trials stopped early), ``wall_s`` (real seconds per run),
+    ``suggest_p50_ms`` / ``suggest_p90_ms`` (:func:`suggest_latency_ms` over all seeds; ``None``
+    when unknown), plus ``seeds``, ``seed_values``, ``budget`` and ``pool_mode``.
     """
     if not histories:
         raise ValueError("histories is empty; pass one history per seed.")
@@ -128,6 +146,7 @@ def summarize(histories: Sequence[pd.DataFrame], blackbox: Any) -> dict[str, Any
             if reached < len(runs):  # a mean is undefined when some seed never got there
                 summary[key] = summary[f"{key}_std"] = None
     modes = sorted({str(h.attrs.get("pool_mode", "off")) for h in histories})
+    summary["suggest_p50_ms"], summary["suggest_p90_ms"] = suggest_latency_ms(histories)
     summary.update(
         seeds=len(histories),
         seed_values=[h.attrs.get("seed") for h in histories],

@@ -3,19 +3,38 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
 from benchmarks.blackboxes import make_blackbox
 from benchmarks.cli import main
-from benchmarks.report import inapplicable_reason, plot_pareto_found, write_report, yahpo_dev_instances
+from benchmarks.report import (
+    FOUND_AT,
+    InstanceResult,
+    _nmt_table,
+    _significant,
+    _yahpo_table,
+    inapplicable_reason,
+    plot_pareto_found,
+    write_report,
+    yahpo_dev_instances,
+)
 from tests.benchmark_data import NMTHPO_PAIRS, needs_nmthpo, needs_yahpo
 from tests.benchmarks.synthetic_tables import Quadratic, write_nmt_tables
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 NMT_FILES = {"README.md", "summary.json", "nmthpo_pareto_found.png", "nmthpo_hypervolume_vs_cost.png"}
+NMT_HEADER = ("| pair (n, k) | method | seeds | pool mode | found @50 | found @100 | found @200 (or @n) "
+              "| trials to find all | s / run | suggest p50 / p90 (ms) |")
+YAHPO_HEADER = ("| scenario/instance | objective | method | seeds | best value | total cost "
+                "| best at 25% of random's cost | stopped early | simulated wall time | s / run "
+                "| suggest p50 / p90 (ms) |")
 
 
 def _check_png(path: Path) -> None:
@@ -41,6 +60,10 @@ def test_tiny_report_on_synthetic_tables(tmp_path, capsys):
     assert "| pp-rr (25, " in readme and "| random | 2 | nearest |" in readme and "| pool-mobo | 1 | native |" in readme
     assert "*random, expected*" in readme and "python -m benchmarks report --data" in readme
     assert "YAHPO" not in readme
+    assert NMT_HEADER in readme.splitlines() and "|" + "---|" * 10 in readme.splitlines()
+    assert "time one `suggest` call took" in readme and "`background=False`" in readme
+    random_row = next(line for line in readme.splitlines() if line.startswith("| pp-rr") and "| random |" in line)
+    assert re.search(r"\| [0-9.]+ / [0-9.]+ \|$", random_row)  # suggest p50 / p90 of a fresh run
 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["settings"]["seeds_for"] == {"pool-mobo": 1}
@@ -48,6 +71,9 @@ def test_tiny_report_on_synthetic_tables(tmp_path, capsys):
     for result in summary["results"]:
         assert result["methods"]["random"]["seeds"] == 2 and result["methods"]["pool-mobo"]["seeds"] == 1
         assert result["methods"]["pool-mobo"]["pool_mode"] == "native"
+        for method in ("random", "pool-mobo"):
+            info = result["methods"][method]
+            assert 0 < info["suggest_p50_ms"] <= info["suggest_p90_ms"]
 
 
 def test_a_second_report_reuses_the_cached_runs_and_says_so(tmp_path):
@@ -70,7 +96,7 @@ def test_found_at_columns_use_the_pool_size_when_smaller(tmp_path):
     row = next(line for line in (tmp_path / "out" / "README.md").read_text().splitlines()
                if line.startswith("| pp-rr") and "| random |" in line)
     cells = [cell.strip() for cell in row.split("|")]
-    assert cells[5].endswith("(@25)") and cells[6] == "-"  # found @100 and @200 both become @25
+    assert cells[5].endswith("(@25)") and cells[6] == cells[7] == "-"  # found @50, @100 and @200 all become @25
 
 
 def test_report_rejects_bad_sections_and_scenarios(tmp_path):
@@ -144,3 +170,69 @@ def test_cost_grid_holds_values_and_starts_counts_at_zero():
     assert _on_cost_grid([curve], "hypervolume", grid).tolist() == [[0.0, 0.2, 0.2, 0.6]]
     best = _on_cost_grid([curve], "best_value", grid)[0]
     assert np.isnan(best[0]) and best[1:].tolist() == [3.0, 3.0, 1.0]
+
+
+# ----------------------------------------------------------------------------- tables from known curves
+def _method_info(**latency) -> dict:
+    return {"seeds": 2, "pool_mode": "native", "iterations_to_all": None, "iterations_to_all_std": None,
+            "iterations_to_all_reached": 1, "wall_s": 1.25, "stopped": 0.0, "trials": 150.0, "makespan": 99.0,
+            "suggest_p50_ms": None, "suggest_p90_ms": None, **latency}
+
+
+def _nmt_result() -> InstanceResult:
+    steps = np.arange(1, 151)  # n = 150 candidates, k = 10 on the front
+    curves = [pd.DataFrame({"pareto_found": np.minimum(steps // d, 10).astype(float)}) for d in (20, 10)]
+    summary = {"pool_size": 150, "pareto_size": 10, "random_expected": {"iterations_to_all": 137.3},
+               "methods": {"fast": _method_info(suggest_p50_ms=0.234, suggest_p90_ms=0.31),
+                           "slow": _method_info(suggest_p50_ms=12.4, suggest_p90_ms=39.6),
+                           "old": _method_info()}}
+    return InstanceResult(SimpleNamespace(name="nmthpo", instance="aa-bb"), summary,
+                          {"fast": curves, "slow": curves, "old": curves})
+
+
+def _cells(table: str, start: str) -> list[str]:
+    row = next(line for line in table.splitlines() if line.startswith(start))
+    return [cell.strip() for cell in row.split("|")[1:-1]]
+
+
+def test_nmt_table_has_found_at_50_and_suggest_latency_columns():
+    assert FOUND_AT == (50, 100, 200)
+    table = _nmt_table([_nmt_result()])
+    assert table.splitlines()[:2] == [NMT_HEADER, "|" + "---|" * 10]
+    # Seeds find t // 20 and t // 10 (at most 10): 2 and 5 at t=50, 5 and 10 at 100, 7 and 10 at n=150.
+    fast = _cells(table, "| aa-bb (150, 10) | fast |")
+    assert fast[4:] == ["3.50 ± 2.12", "7.50 ± 3.54", "8.50 ± 2.12 (@150)", "not in every seed (1/2)", "1.2",
+                        "0.23 / 0.31"]
+    assert _cells(table, "| aa-bb (150, 10) | slow |")[-1] == "12 / 40"
+    assert _cells(table, "| aa-bb (150, 10) | old |")[-1] == "-"  # runs cached before latency was recorded
+    expected = _cells(table, "| aa-bb (150, 10) | *random, expected* |")
+    assert expected[4:] == ["3.33", "6.67", "10.00 (@150)", "137.3", "-", "-"]
+
+
+def test_nmt_table_pads_found_columns_when_the_pool_is_small():
+    result = _nmt_result()
+    result.summary["pool_size"] = 60
+    table = _nmt_table([result])
+    assert _cells(table, "| aa-bb (60, 10) | fast |")[4:7] == ["3.50 ± 2.12", "4.50 ± 2.12 (@60)", "-"]
+    assert _cells(table, "| aa-bb (60, 10) | *random, expected* |")[4:7] == ["8.33", "10.00 (@60)", "-"]
+
+
+def test_yahpo_table_has_the_suggest_latency_column():
+    curve = pd.DataFrame({"cost": [1.0, 3.0], "best_value": [0.5, 0.4]})
+    summary = {"objectives": {"val_loss": "min"},
+               "methods": {"random": {**_method_info(suggest_p50_ms=0.0412, suggest_p90_ms=1.26), "cost": 3.0},
+                           "tpe": {**_method_info(), "cost": 3.0}}}
+    result = InstanceResult(SimpleNamespace(name="yahpo:lcbench", instance="3945"), summary,
+                            {"random": [curve], "tpe": [curve]})
+    table = _yahpo_table([result])
+    assert table.splitlines()[:2] == [YAHPO_HEADER, "|" + "---|" * 11]
+    assert _cells(table, "| lcbench/3945 | val_loss (min) | random |")[-2:] == ["1.2", "0.041 / 1.3"]
+    assert _cells(table, "| lcbench/3945 | val_loss (min) | tpe |")[-1] == "-"
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (1234.4, "1234"), (39.6, "40"), (12.4, "12"), (10.0, "10"), (9.96, "10"), (1.26, "1.3"), (0.2, "0.2"),
+    (0.234, "0.23"), (0.00412, "0.0041"), (0.0, "0"),
+])
+def test_latency_numbers_keep_two_significant_digits_below_ten(value, text):
+    assert _significant(value) == text

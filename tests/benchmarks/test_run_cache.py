@@ -23,7 +23,7 @@ def nmt(tmp_path_factory):
 
 def _history() -> pd.DataFrame:
     history = pd.DataFrame({"bleu": [1.0, 2.0], "status": ["completed", "stopped"]})
-    history.attrs.update(method="random", seed=0, wall_s=0.1)
+    history.attrs.update(method="random", seed=0, wall_s=0.1, suggest_s=[0.002, 0.0005])
     return history
 
 
@@ -35,6 +35,16 @@ def test_store_then_load_round_trips_the_history_and_its_attrs(nmt, tmp_path):
     loaded = cache.load(nmt, "random", seed=0, budget=5, workers=2)
     pd.testing.assert_frame_equal(loaded, _history())
     assert loaded.attrs == {**_history().attrs, "from_cache": True}
+    assert loaded.attrs["suggest_s"] == [0.002, 0.0005]
+
+
+def test_an_entry_stored_without_suggest_times_still_loads(nmt, tmp_path):
+    cache = RunCache(tmp_path)
+    older = _history()
+    del older.attrs["suggest_s"]  # cached before suggest calls were timed
+    cache.store(nmt, older, method="random", seed=0, budget=5, workers=2)
+    loaded = cache.load(nmt, "random", seed=0, budget=5, workers=2)
+    assert "suggest_s" not in loaded.attrs and loaded.attrs["wall_s"] == 0.1
 
 
 @pytest.mark.parametrize("change", [

@@ -35,6 +35,8 @@ def test_run_method_history_counts_trials_and_records_pool_mode(nmt):
     assert history.attrs["method"] == "random" and history.attrs["seed"] == 0 and history.attrs["budget"] == 15
     assert history["candidate_index"].nunique() == 15
     assert history.attrs["wall_s"] >= 0
+    suggest_s = history.attrs["suggest_s"]  # one suggest call per trial, each timed
+    assert len(suggest_s) == 15 and all(isinstance(s, float) and 0 <= s <= history.attrs["wall_s"] for s in suggest_s)
 
 
 def test_budget_is_capped_at_the_pool_size(nmt):
@@ -152,7 +154,7 @@ def _copy_pair(source: Path, pair: str, target: Path, new_pair: str) -> Path:
 
 
 def _comparable(summary: dict) -> dict:
-    methods = {name: {k: v for k, v in result.items() if not k.startswith("wall_s")}
+    methods = {name: {k: v for k, v in result.items() if not k.startswith(("wall_s", "suggest_"))}
                for name, result in summary["methods"].items()}
     return {**{k: v for k, v in summary.items() if k not in ("instance", "methods")}, "methods": methods}
 
@@ -180,7 +182,7 @@ def test_real_pair_runs_and_matches_a_renamed_copy(data_dir, tmp_path):
 
 # ----------------------------------------------------------------------------- jobs and cache
 def _without_wall_time(history: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    return history, {k: v for k, v in history.attrs.items() if k != "wall_s"}
+    return history, {k: v for k, v in history.attrs.items() if k not in ("wall_s", "suggest_s")}
 
 
 def test_parallel_jobs_give_the_same_histories_as_one_process(nmt):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -383,6 +384,40 @@ def test_searcher_finished_stops_new_trials():
     history = SimulatedCluster(CurveBlackbox(), searcher, num_workers=2, max_trials=10).run()
     assert sorted(history["config/x"]) == [0.1, 0.2, 0.3]
     assert sum(call[0] == "suggest" for call in searcher.calls) == 4  # no retry after FINISHED
+
+
+# ----------------------------------------------------------------------------- suggest latency
+class SleepingSearcher(ScriptedSearcher):
+    """A ``ScriptedSearcher`` whose suggestions take ``seconds`` each; ``None``/FINISHED answers are instant."""
+
+    def __init__(self, configs, seconds: float, **kwargs) -> None:
+        super().__init__(configs, **kwargs)
+        self.seconds = seconds
+
+    def suggest(self, trial_id):
+        if self._configs:
+            time.sleep(self.seconds)
+        return super().suggest(trial_id)
+
+
+def test_suggest_time_is_recorded_once_per_suggested_trial():
+    searcher = SleepingSearcher([{"x": 0.1}, {"x": 0.2}, {"x": 0.3}], seconds=0.02, after=Searcher.FINISHED)
+    cluster = SimulatedCluster(CurveBlackbox(), searcher, num_workers=2, max_trials=10)
+    assert cluster.suggest_s == []
+    history = cluster.run()
+    assert sum(call[0] == "suggest" for call in searcher.calls) == 4  # the FINISHED answer is not timed
+    assert len(cluster.suggest_s) == len(history) == 3
+    assert all(0.02 <= seconds < 1.0 for seconds in cluster.suggest_s)
+
+
+def test_suggest_calls_answered_none_are_not_timed():
+    inner = RecordingSearcher(seed=0)
+    cluster = SimulatedCluster(CurveBlackbox(), ConcurrencyLimiter(inner, max_concurrent=2), num_workers=4,
+                               max_trials=10)
+    history = cluster.run()
+    assert len(cluster.suggest_s) == len(history) == 10 == sum(call[0] == "suggest" for call in inner.calls)
+    assert cluster._suggest_calls > 10  # the limiter answered None in between
+    assert all(isinstance(seconds, float) and seconds >= 0 for seconds in cluster.suggest_s)
 
 
 # ----------------------------------------------------------------------------- pool modes

@@ -15,6 +15,7 @@ from benchmarks.summary import (
     history_curves,
     json_ready,
     random_expectation,
+    suggest_latency_ms,
     summarize,
     summary_table,
 )
@@ -51,6 +52,23 @@ def test_iterations_to_all_is_null_unless_every_seed_found_the_whole_front(nmt):
     assert alone["cost"] == len(found_all) and alone["best_value"] is None  # two objectives
     assert alone["final_hypervolume"] == pytest.approx(benchmark_summary(nmt, {}, budget=5, workers=1)
                                                        ["known_hypervolume"])
+
+
+def test_suggest_percentiles_pool_every_call_of_every_seed(nmt):
+    runs = [_history([0, 1, 2], nmt, seed=0), _history([3, 4], nmt, seed=1), _history([5], nmt, seed=2)]
+    runs[0].attrs["suggest_s"] = [0.010, 0.001, 0.002]
+    runs[1].attrs["suggest_s"] = [0.004, 0.003]
+    runs[2].attrs["suggest_s"] = [0.005, 0.006, 0.007, 0.008, 0.009]  # 1..10 ms in all
+    summary = summarize(runs, nmt)
+    # np.percentile (linear): the median of 1..10 is 5.5, the 90th percentile 1 + 0.9 * 9 = 9.1.
+    assert summary["suggest_p50_ms"] == pytest.approx(5.5) and summary["suggest_p90_ms"] == pytest.approx(9.1)
+    assert "suggest_s" not in summary and "suggest_p50_ms_std" not in summary
+    assert suggest_latency_ms([runs[1]]) == (pytest.approx(3.5), pytest.approx(3.9))
+
+    older = _history([6, 7], nmt, seed=3)  # cached before suggest calls were timed: unknown
+    assert summarize([older], nmt)["suggest_p50_ms"] is None and summarize([older], nmt)["suggest_p90_ms"] is None
+    assert suggest_latency_ms([older, runs[1]]) == suggest_latency_ms([runs[1]])  # known runs only
+    assert json.loads(json.dumps(json_ready(summarize([older], nmt))))["suggest_p90_ms"] is None
 
 
 def test_summarize_needs_histories(nmt):
