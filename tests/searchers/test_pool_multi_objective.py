@@ -121,6 +121,7 @@ def norm_ppf(probabilities: list[float]) -> np.ndarray:
         ({"seed": "zero"}, r"seed='zero': expected an integer or None"),
         ({"max_concurrent": 0}, r"max_concurrent=0: expected an integer >= 1 or None"),
         ({"objective_transform": "log"}, r"objective_transform='log': expected one of \('rank',"),
+        ({"acquisition": "ehvi"}, r"acquisition='ehvi': expected one of \('hypervolume', 'pareto'\)"),
         ({"features": np.zeros((5, 2))}, r"features has shape \(5, 2\) but candidates has 12 rows"),
         ({"features": np.full((12, 1), np.nan)}, r"features has NaN or infinite values \(rows \[0, 1, 2"),
         ({"features": np.full((12, 1), 3.0)}, r"features span \[3, 3\] but must lie in \[0, 1\]"),
@@ -351,6 +352,84 @@ def test_choices_depend_on_the_seed_alone_and_leave_torchs_global_stream_alone()
     assert first[0] == second[0]
     torch.manual_seed(1)
     assert torch.equal(first[1], torch.rand(1))  # as if the searcher had never run
+
+
+# --- "pareto" acquisition ----------------------------------------------------------------------
+
+
+def _square_pool(side: int = 8) -> tuple[pd.DataFrame, np.ndarray]:
+    """Candidates on a grid in [0, 1]^2 whose two objectives (both max) are their coordinates."""
+    a, b = np.meshgrid(np.linspace(0, 1, side), np.linspace(0, 1, side))
+    points = np.stack([a.ravel(), b.ravel()], axis=1)
+    return pd.DataFrame(points, columns=["a", "b"]), points
+
+
+def _pareto_scores(searcher, observed: list[int], pending: list[int] = ()) -> dict[int, float]:
+    values = {index: searcher._candidates.iloc[index][["a", "b"]].tolist() for index in observed}
+    available = np.array([i for i in range(len(searcher._candidates)) if i not in values and i not in pending])
+    train_x, train_y, key = searcher._training_data(values)
+    with torch.random.fork_rng():
+        model = searcher._fit(train_x, train_y, key)
+        scores = searcher._pareto_probability(model, train_y, available, list(pending), 0)
+    return dict(zip(available.tolist(), scores.tolist()))
+
+
+@pytest.mark.parametrize("joint", [True, False])
+def test_pareto_probability_is_high_near_the_unseen_front_and_nil_behind_the_observed_one(monkeypatch, joint):
+    if not joint:  # the marginal draws used for large pools
+        monkeypatch.setattr(pool_module, "_JOINT_DRAW_LIMIT", 1)
+    candidates, points = _square_pool()
+    searcher = PoolMultiObjectiveSearch(
+        candidates, metric=["a", "b"], mode=["max", "max"], seed=0, background=False, objective_transform="none"
+    )
+    # Observed: the inner part of the square, none of the 15 candidates on the top or right edge.
+    observed = [i for i, (a, b) in enumerate(points) if a < 0.9 and b < 0.9 and (i % 3 == 0 or a + b > 1.2)]
+    scores = _pareto_scores(searcher, observed)
+    assert all(0.0 <= value <= 1.0 for value in scores.values())
+    corner = int(np.flatnonzero((points == [1, 1]).all(axis=1))[0])  # dominates every other candidate
+    assert scores[corner] > 0.9, scores[corner]
+    behind = [i for i in scores if any((points[j] >= points[i] + 0.25).all() for j in observed)]
+    assert behind and max(scores[i] for i in behind) < 0.02, {i: scores[i] for i in behind}
+    edge = [i for i in scores if points[i].max() == 1.0 and i != corner]
+    inner = [i for i in scores if points[i].max() < 0.8]
+    assert min(scores[i] for i in edge) > max(scores[i] for i in inner)
+
+
+def test_pareto_probability_keeps_pending_candidates_as_competitors():
+    """A pending candidate is not offered again, but it is still in the pool others must beat."""
+    candidates, points = _square_pool()
+    searcher = PoolMultiObjectiveSearch(
+        candidates, metric=["a", "b"], mode=["max", "max"], seed=0, background=False, objective_transform="none"
+    )
+    observed = [i for i, (a, b) in enumerate(points) if a < 0.9 and b < 0.9 and (i % 3 == 0 or a + b > 1.2)]
+    corner = int(np.flatnonzero((points == [1, 1]).all(axis=1))[0])
+    alone, with_corner_pending = _pareto_scores(searcher, observed), _pareto_scores(searcher, observed, [corner])
+    assert corner not in with_corner_pending and set(with_corner_pending) == set(alone) - {corner}
+    # The top and right edges tie the corner in one objective: about half the draws let it dominate.
+    edge = [i for i in with_corner_pending if points[i].max() == 1.0]
+    assert all(abs(with_corner_pending[i] - alone[i]) < 0.15 for i in edge)
+    assert all(0.2 < with_corner_pending[i] < 0.8 for i in edge), {i: with_corner_pending[i] for i in edge}
+
+
+def test_pareto_acquisition_finds_every_pareto_candidate_and_survives_save_and_restore(tmp_path):
+    points = np.random.default_rng(7).uniform(size=(40, 2))
+    loss, score = ((points - 0.2) ** 2).sum(axis=1), -((points - 0.8) ** 2).sum(axis=1)
+    targets = set(np.flatnonzero(is_non_dominated(torch.tensor(np.stack([-loss, score], 1)))).tolist())
+    candidates = pd.DataFrame(points, columns=["a", "b"])
+
+    def objective(config):
+        return {"loss": loss[config[CANDIDATE_INDEX_KEY]], "score": score[config[CANDIDATE_INDEX_KEY]]}
+
+    searcher = make(pool=candidates, acquisition="pareto", num_initial=5)
+    first = drive(searcher, objective, 8)
+    searcher.save(str(tmp_path / "state.pkl"))
+    restored = PoolMultiObjectiveSearch(background=False)
+    restored.restore(str(tmp_path / "state.pkl"))
+    assert restored._acquisition_name == "pareto"
+    after = drive(searcher, objective, 6, "n")
+    assert drive(restored, objective, 6, "n") == after
+    order = first + after + drive(searcher, objective, 40, "m")
+    assert _iterations_to_find_all(order, targets) < _iterations_to_find_all(np.random.default_rng(0).permutation(40), targets)
 
 
 # --- quality -----------------------------------------------------------------------------------
