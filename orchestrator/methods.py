@@ -185,7 +185,8 @@ register_method(Method(
 register_method(Method("random", "Seeded uniform random search over the Tune space: RandomSearch", _build_random))
 register_method(Method(
     "pool-mobo",
-    "Pool-aware multi-objective BO: qLogNEHVI scores the unevaluated candidates of a finite list "
+    "Pool-aware multi-objective BO: the unevaluated candidate of a finite list most likely to be "
+    "Pareto-optimal (or qLogNEHVI with acquisition: hypervolume) "
     "(method_options.candidates: list of configs or a CSV path): PoolMultiObjectiveSearch",
     _build_pool,
     reproducible_options={"background": False},

@@ -4,9 +4,10 @@ For users who choose among a fixed list of options (architectures, pretrained mo
 table of configurations) rather than a continuous search space: every suggestion is one of the
 candidates, never evaluated twice. One Gaussian process per objective is fitted on the
 candidates' feature vectors (by default to the normal scores of the objective's ranks, which keeps
-the Pareto set and tames diverged runs) and the unevaluated candidates are ranked with BoTorch's
-``qLogNoisyExpectedHypervolumeImprovement`` (``qLogNoisyExpectedImprovement`` for a single
-objective), so the search heads for the whole Pareto front, extremes included.
+the Pareto set and tames diverged runs) and the unevaluated candidates are ranked by the
+probability that they are Pareto-optimal in the pool (by default: the goal is every
+Pareto-optimal candidate, near-ties included) or by BoTorch's
+``qLogNoisyExpectedHypervolumeImprovement`` (``acquisition="hypervolume"``).
 
 The searcher also speaks the benchmark simulator's pool protocol (``set_candidates``, the
 ``"__candidate_index__"`` key in suggested configs).
@@ -63,6 +64,16 @@ _MC_SAMPLES = 128
 _JOINT_DRAW_LIMIT = 1500
 _SCORING_BATCH = 512
 _MIN_TRAINING_POINTS = 2
+# GP hyperparameters are fitted (from their defaults) once the data has grown by a tenth since the
+# last fit, at least 1 and at most FULL_REFIT_EVERY results; in between, the model conditions on
+# the new results with the last fit's hyperparameters. A fit costs 1-5 s on two busy cores (about
+# 90 L-BFGS evaluations), conditioning a few milliseconds.
+FULL_REFIT_EVERY = 8
+
+
+def next_fit_size(fitted_size: int) -> int:
+    """The number of results at which hyperparameters are fitted again after a fit on ``fitted_size``."""
+    return fitted_size + min(FULL_REFIT_EVERY, max(1, fitted_size // 10))
 
 
 def _pool(candidates: Any, features: Any) -> tuple[pd.DataFrame, np.ndarray]:
@@ -98,6 +109,11 @@ def _pool(candidates: Any, features: Any) -> tuple[pd.DataFrame, np.ndarray]:
     return table, np.clip(matrix, 0.0, 1.0)
 
 
+def _hyperparameters(state: dict) -> dict:
+    """A GP's state without its outcome transform, whose buffers are the training data's scale."""
+    return {name: value for name, value in state.items() if not name.startswith("outcome_transform.")}
+
+
 def _is_integer(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
@@ -107,13 +123,16 @@ def _python_value(value: Any) -> Any:
 
 
 class PoolMultiObjectiveSearch(Searcher):
-    r"""Pick the next candidate of a finite pool by noisy expected hypervolume improvement.
+    r"""Pick the next candidate of a finite pool: the one most likely to be Pareto-optimal.
 
-    ``next = argmax_{x in pool \ (evaluated or pending)} qLogNEHVI(x | GP_1..GP_m, X_pending)``
-    with one independent GP per objective on the features (a multi-output ``SingleTaskGP``),
+    ``next = argmax_{x in pool \ (evaluated or pending)} P(x is Pareto-optimal in the pool)``
+    under one independent GP per objective on the features (a multi-output ``SingleTaskGP``),
     fitted (by default) to the rank-normal scores of the results with ``min`` objectives
-    negated, and the reference point at the worst modelled value minus 10% of the modelled
-    range, so that the extremes of the front also add hypervolume.
+    negated. With ``acquisition="hypervolume"`` it is
+    ``argmax qLogNEHVI(x | GP_1..GP_m, X_pending)`` instead, with the reference point at the
+    worst modelled value minus 10% of the modelled range, so that the extremes of the front also
+    add hypervolume. Hyperparameters are refitted as the data grows by a tenth (at least every
+    ``FULL_REFIT_EVERY`` results); in between the GP conditions on the new results.
 
     The first ``num_initial`` suggestions are drawn at random (seeded); afterwards the model
     decides once at least two results are in (with several workers, pending candidates are
@@ -147,13 +166,14 @@ class PoolMultiObjectiveSearch(Searcher):
             repeat exactly only with ``background=False`` (the reproducible mode).
         refresh_after: See ``background``; ``None``: ``max(2, max_concurrent)``.
         acquisition: What ranks the unevaluated candidates once the model decides.
-            ``"hypervolume"``: ``qLogNEHVI``, the hypervolume the candidate is expected to add
-            (``qLogNEI`` for one objective). ``"pareto"``: the probability that the candidate
-            is Pareto-optimal in the whole pool, estimated from joint posterior draws of every
-            unevaluated candidate (pending ones included) set against the observed results.
-            Choosing the most probable one maximises the expected number of Pareto-optimal
-            candidates found per trial, near-ties included, which add almost no hypervolume;
-            it is the criterion when the goal is *all* the Pareto-optimal models.
+            ``"pareto"`` (default): the probability that the candidate is Pareto-optimal in the
+            whole pool (for one objective: that it is the best), estimated from joint posterior
+            draws of every unevaluated candidate (pending ones included) set against the
+            observed results. Choosing the most probable one maximises the expected number of
+            Pareto-optimal candidates found per trial, near-ties included, which add almost no
+            hypervolume. ``"hypervolume"``: ``qLogNEHVI``, the hypervolume the candidate is
+            expected to add (``qLogNEI`` for one objective); measured against ``"pareto"`` in
+            ``benchmarks/results/mobo/README.md``.
 
     Example:
         >>> pool = [{"layers": l, "width": w} for l in (2, 4, 6) for w in (256, 512)]
@@ -176,7 +196,7 @@ class PoolMultiObjectiveSearch(Searcher):
         objective_transform: str = "rank",
         background: bool = True,
         refresh_after: int | None = None,
-        acquisition: str = "hypervolume",
+        acquisition: str = "pareto",
     ) -> None:
         objectives = Objectives.optional(metric, mode)
         if not _is_integer(num_initial) or num_initial < 1:
@@ -214,7 +234,8 @@ class PoolMultiObjectiveSearch(Searcher):
         self._observations: dict[int, list[float]] = {}
         self._failed: set[int] = set()
         self._num_suggested = 0
-        self._fitted: tuple[tuple[int, ...], Any] | None = None
+        # (training indices, state_dict, training size at the last hyperparameter fit)
+        self._fitted: tuple[tuple[int, ...], dict, int] | None = None
         if not isinstance(background, bool):
             raise ValueError(f"background={background!r}: expected True or False")
         self._background = background
@@ -419,12 +440,17 @@ class PoolMultiObjectiveSearch(Searcher):
             fitted = self._fitted
         if fitted is None or fitted[0] != key:
             model = new_model()
-            # Seeded by the data alone, so a restored searcher (empty cache) refits the same model.
-            with torch.random.fork_rng(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.manual_seed(self._derived_seed(len(key)))
-                fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
-            fitted = (key, model.state_dict())
+            refit = fitted is None or len(key) >= next_fit_size(fitted[2]) or not set(fitted[0]) <= set(key)
+            if refit:
+                # Seeded by the data alone, so the fit is a function of the data; a restored
+                # searcher also has the last fit it saved, so it conditions the same way.
+                with torch.random.fork_rng(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    torch.manual_seed(self._derived_seed(len(key)))
+                    fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+            else:  # hyperparameters only: the outcome transform holds this data's scale
+                model.load_state_dict(_hyperparameters(fitted[1]), strict=False)
+            fitted = (key, model.state_dict(), len(key) if refit else fitted[2])
             with self._lock:
                 self._fitted = fitted
         # Always a fresh model from the fitted hyperparameters: the numbers must not depend on
@@ -523,7 +549,7 @@ class PoolMultiObjectiveSearch(Searcher):
     _STATE = (
         "_objectives", "_candidates", "_features", "_num_initial", "_seed", "_model_seed",
         "_max_concurrent", "_objective_transform", "_pending", "_observations", "_failed",
-        "_num_suggested", "_acquisition_name",
+        "_num_suggested", "_acquisition_name", "_fitted",
     )
 
     def __getstate__(self) -> dict:
@@ -535,7 +561,9 @@ class PoolMultiObjectiveSearch(Searcher):
     def __setstate__(self, state: dict) -> None:
         state.setdefault("_background", False)  # pickles of releases before background mode
         state.setdefault("_refresh_after", None)
-        state.setdefault("_acquisition_name", "hypervolume")
+        state.setdefault("_acquisition_name", "hypervolume")  # the only one before the option existed
+        if state.get("_fitted") is not None and len(state["_fitted"]) != 3:  # older cache layout
+            state["_fitted"] = None
         self.__dict__.update(state)
         self._start_background()
 
@@ -550,10 +578,13 @@ class PoolMultiObjectiveSearch(Searcher):
             state = pickle.load(file)
         self._rng = np.random.default_rng()
         self._rng.bit_generator.state = state.pop("rng_state")
+        state.setdefault("_acquisition_name", "hypervolume")  # the only one before the option existed
         for name, value in state.items():
             setattr(self, name, value)
         self._set_objectives(self._objectives)
         if self._worker is not None:
             self._worker.wait_idle()
-        with self._lock:
-            self._fitted, self._prepared = None, None
+        with self._lock:  # the restored fit (absent from older checkpoints) is where the next one starts
+            self._prepared = None
+            if "_fitted" not in state:
+                self._fitted = None

@@ -243,7 +243,7 @@ def test_pending_candidates_are_not_suggested_again_in_either_phase(monkeypatch)
         return acquisition_class(model, **options)
 
     monkeypatch.setattr(pool_module, "qLogNoisyExpectedHypervolumeImprovement", recording_acquisition)
-    searcher = make()
+    searcher = make(acquisition="hypervolume")  # "pareto": test_pareto_probability_keeps_pending_...
     drive(searcher, trade_off, 4)  # past num_initial=3
     first, second = searcher.suggest("p1"), searcher.suggest("p2")
     assert first[CANDIDATE_INDEX_KEY] != second[CANDIDATE_INDEX_KEY]
@@ -319,6 +319,29 @@ def test_model_failure_falls_back_to_a_random_candidate(monkeypatch, caplog):
         config = searcher.suggest("t3")
     assert "not positive definite" in caplog.text
     assert config[CANDIDATE_INDEX_KEY] not in searcher.evaluated_indices
+
+
+def test_hyperparameters_are_fitted_as_the_data_grows_by_a_tenth_and_reused_in_between(monkeypatch):
+    fitted_sizes = []
+    real_fit = pool_module.fit_gpytorch_mll
+
+    def recording_fit(mll, **kwargs):
+        fitted_sizes.append(mll.model.train_inputs[0].shape[-2])
+        return real_fit(mll, **kwargs)
+
+    monkeypatch.setattr(pool_module, "fit_gpytorch_mll", recording_fit)
+    searcher = make(pool=grid_pool(40), num_initial=2)
+    drive(searcher, trade_off, 34)
+    assert fitted_sizes == list(range(2, 20)) + [20, 22, 24, 26, 28, 30, 33]
+    assert [pool_module.next_fit_size(n) for n in (2, 19, 20, 55, 80, 500)] == [3, 20, 22, 60, 88, 508]
+    # Between fits: the last fit's hyperparameters, the current data's standardisation.
+    train_x, train_y, key = searcher._training_data(dict(searcher._observations))
+    last_fit = searcher._fitted
+    assert len(key) == 34 and last_fit[2] == 33
+    model = searcher._fit(train_x, train_y, key)
+    assert fitted_sizes[-1] == 33  # no new fit
+    assert torch.equal(model.covar_module.raw_lengthscale, last_fit[1]["covar_module.raw_lengthscale"])
+    assert torch.allclose(model.outcome_transform.means.squeeze(), train_y.mean(dim=0))
 
 
 # --- save / restore ----------------------------------------------------------------------------
