@@ -109,6 +109,27 @@ def _pool(candidates: Any, features: Any) -> tuple[pd.DataFrame, np.ndarray]:
     return table, np.clip(matrix, 0.0, 1.0)
 
 
+def non_dominated(values: torch.Tensor) -> torch.Tensor:
+    """``batch x n x m`` values (maximised) to a ``batch x n`` mask of the non-dominated ones.
+
+    Two objectives take a sort and a running maximum (``O(n log n)`` per batch, where BoTorch's
+    ``is_non_dominated`` compares all pairs): sorted by the first value, then the second, both
+    descending, a point is dominated when one before it has a second value at least as large.
+    Of exact duplicates only the first in that order is kept. More objectives use
+    ``is_non_dominated``.
+    """
+    if values.shape[-1] != 2:
+        return is_non_dominated(values, deduplicate=True)
+    by_second = values[..., 1].argsort(dim=-1, descending=True, stable=True)
+    first = values[..., 0].gather(-1, by_second)
+    order = by_second.gather(-1, first.argsort(dim=-1, descending=True, stable=True))
+    second = values[..., 1].gather(-1, order)
+    best_before = torch.cat(
+        [torch.full_like(second[..., :1], -math.inf), second.cummax(dim=-1).values[..., :-1]], dim=-1
+    )
+    return torch.empty_like(second, dtype=torch.bool).scatter_(-1, order, second > best_before)
+
+
 def _hyperparameters(state: dict) -> dict:
     """A GP's state without its outcome transform, whose buffers are the training data's scale."""
     return {name: value for name, value in state.items() if not name.startswith("outcome_transform.")}
@@ -534,7 +555,7 @@ class PoolMultiObjectiveSearch(Searcher):
                 noise = torch.randn(sample_shape + posterior.mean.shape, generator=generator, dtype=x.dtype)
                 draws = (posterior.mean + posterior.variance.sqrt() * noise).squeeze(-2)
         observed = train_y.expand(_MC_SAMPLES, *train_y.shape)
-        optimal = is_non_dominated(torch.cat([observed, draws], dim=-2), deduplicate=False)
+        optimal = non_dominated(torch.cat([observed, draws], dim=-2))
         start = train_y.shape[0]
         return optimal[:, start : start + len(available)].double().mean(dim=0)
 

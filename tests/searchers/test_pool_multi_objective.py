@@ -397,6 +397,19 @@ def _pareto_scores(searcher, observed: list[int], pending: list[int] = ()) -> di
     return dict(zip(available.tolist(), scores.tolist()))
 
 
+@pytest.mark.parametrize("objectives", [2, 3])
+def test_non_dominated_agrees_with_botorch_including_ties_in_one_objective(objectives):
+    generator = torch.Generator().manual_seed(0)
+    values = torch.rand(16, 200, objectives, generator=generator, dtype=torch.double)
+    values[:, :50, 0] = values[:, :50, 0].mul(5).round().div(5)  # many ties in the first objective
+    values[:, 50:100, 1] = values[:, 50:100, 1].mul(5).round().div(5)  # and in the second
+    expected = is_non_dominated(values, deduplicate=True)
+    assert torch.equal(pool_module.non_dominated(values), expected)
+    assert 0 < int(expected.sum()) < expected.numel()
+    duplicated = torch.tensor([[[1.0, 2.0], [1.0, 2.0], [0.5, 3.0], [0.2, 0.1]]], dtype=torch.double)
+    assert pool_module.non_dominated(duplicated).tolist() == [[True, False, True, False]]
+
+
 @pytest.mark.parametrize("joint", [True, False])
 def test_pareto_probability_is_high_near_the_unseen_front_and_nil_behind_the_observed_one(monkeypatch, joint):
     if not joint:  # the marginal draws used for large pools
