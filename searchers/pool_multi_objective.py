@@ -57,7 +57,7 @@ CANDIDATE_INDEX_KEY = "__candidate_index__"
 """Key of the suggested config holding the candidate's row position in the pool."""
 
 OBJECTIVE_TRANSFORMS = ("rank", "none")
-ACQUISITIONS = ("hypervolume", "pareto")
+ACQUISITIONS = ("hypervolume", "pareto", "pareto+hypervolume")
 _MC_SAMPLES = 128
 # Above this many unevaluated candidates, "pareto" draws each candidate's value on its own
 # (marginal posterior) instead of jointly: the joint draw needs an n x n Cholesky factor.
@@ -193,7 +193,8 @@ class PoolMultiObjectiveSearch(Searcher):
             observed results. Choosing the most probable one maximises the expected number of
             Pareto-optimal candidates found per trial, near-ties included, which add almost no
             hypervolume. ``"hypervolume"``: ``qLogNEHVI``, the hypervolume the candidate is
-            expected to add (``qLogNEI`` for one objective); measured against ``"pareto"`` in
+            expected to add (``qLogNEI`` for one objective), which reaches the extremes of the
+            front sooner. ``"pareto+hypervolume"``: the two in turn. Measured against each other in
             ``benchmarks/results/mobo/README.md``.
 
     Example:
@@ -494,7 +495,7 @@ class PoolMultiObjectiveSearch(Searcher):
             with torch_thread_limit(1), torch.random.fork_rng():
                 model = self._fit(train_x, train_y, key)
                 torch.manual_seed(self._derived_seed(num_suggested))
-                if self._acquisition_name == "pareto":
+                if self._acquisition_for(num_suggested) == "pareto":
                     scores = self._pareto_probability(model, train_y, available, pending, num_suggested)
                 else:
                     acquisition = self._acquisition(model, train_x, train_y, pending, num_suggested)
@@ -531,6 +532,12 @@ class PoolMultiObjectiveSearch(Searcher):
                 X_pending=x_pending,
                 prune_baseline=True,
             )
+
+    def _acquisition_for(self, num_suggested: int) -> str:
+        """``"pareto+hypervolume"`` alternates: P(Pareto) for even suggestions, hypervolume for odd."""
+        if self._acquisition_name == "pareto+hypervolume":
+            return "hypervolume" if num_suggested % 2 else "pareto"
+        return self._acquisition_name
 
     def _pareto_probability(
         self, model: Any, train_y: torch.Tensor, available: np.ndarray, pending: list[int], num_suggested: int

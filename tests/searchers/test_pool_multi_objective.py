@@ -121,7 +121,7 @@ def norm_ppf(probabilities: list[float]) -> np.ndarray:
         ({"seed": "zero"}, r"seed='zero': expected an integer or None"),
         ({"max_concurrent": 0}, r"max_concurrent=0: expected an integer >= 1 or None"),
         ({"objective_transform": "log"}, r"objective_transform='log': expected one of \('rank',"),
-        ({"acquisition": "ehvi"}, r"acquisition='ehvi': expected one of \('hypervolume', 'pareto'\)"),
+        ({"acquisition": "ehvi"}, r"acquisition='ehvi': expected one of \('hypervolume', 'pareto', 'pareto\+hypervolume'\)"),
         ({"features": np.zeros((5, 2))}, r"features has shape \(5, 2\) but candidates has 12 rows"),
         ({"features": np.full((12, 1), np.nan)}, r"features has NaN or infinite values \(rows \[0, 1, 2"),
         ({"features": np.full((12, 1), 3.0)}, r"features span \[3, 3\] but must lie in \[0, 1\]"),
@@ -466,6 +466,26 @@ def test_pareto_acquisition_finds_every_pareto_candidate_and_survives_save_and_r
     assert drive(restored, objective, 6, "n") == after
     order = first + after + drive(searcher, objective, 40, "m")
     assert _iterations_to_find_all(order, targets) < _iterations_to_find_all(np.random.default_rng(0).permutation(40), targets)
+
+
+def test_pareto_plus_hypervolume_takes_turns_between_the_two_acquisitions(monkeypatch):
+    used = []
+    hypervolume_class = pool_module.qLogNoisyExpectedHypervolumeImprovement
+    pareto_method = PoolMultiObjectiveSearch._pareto_probability
+
+    def recording_hypervolume(model, **options):
+        used.append("hypervolume")
+        return hypervolume_class(model, **options)
+
+    def recording_pareto(self, *args):
+        used.append("pareto")
+        return pareto_method(self, *args)
+
+    monkeypatch.setattr(pool_module, "qLogNoisyExpectedHypervolumeImprovement", recording_hypervolume)
+    monkeypatch.setattr(PoolMultiObjectiveSearch, "_pareto_probability", recording_pareto)
+    searcher = make(acquisition="pareto+hypervolume")
+    drive(searcher, trade_off, 7)  # 3 random, then suggestions 3, 4, 5, 6 from the model
+    assert used == ["hypervolume", "pareto", "hypervolume", "pareto"]
 
 
 # --- quality -----------------------------------------------------------------------------------
