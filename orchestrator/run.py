@@ -272,6 +272,13 @@ _TUNER_STATE = "tuner.pkl"
 _TUNER_STATE_COPY = ".tuner.pkl.whole"
 
 
+def _copy_atomically(source: Path, target: Path) -> None:
+    """Copy ``source`` over ``target`` through a hidden file beside it: a kill leaves either file whole."""
+    partial = target.with_name(f".{target.name}.repair")
+    shutil.copyfile(source, partial)
+    os.replace(partial, target)
+
+
 def _loads(path: Path) -> bool:
     try:
         pickle.loads(path.read_bytes())
@@ -289,9 +296,7 @@ def keep_tuner_state(experiment_dir: Path) -> None:
     """
     source = experiment_dir / _TUNER_STATE
     if source.is_file() and _loads(source):
-        partial = experiment_dir / f"{_TUNER_STATE_COPY}.partial"
-        shutil.copyfile(source, partial)
-        os.replace(partial, experiment_dir / _TUNER_STATE_COPY)
+        _copy_atomically(source, experiment_dir / _TUNER_STATE_COPY)
 
 
 def repair_tuner_state(experiment_dir: Path) -> bool:
@@ -299,9 +304,7 @@ def repair_tuner_state(experiment_dir: Path) -> bool:
     state, copy = experiment_dir / _TUNER_STATE, experiment_dir / _TUNER_STATE_COPY
     if not state.is_file() or _loads(state) or not copy.is_file():
         return False
-    partial = experiment_dir / f"{_TUNER_STATE}.partial"
-    shutil.copyfile(copy, partial)
-    os.replace(partial, state)
+    _copy_atomically(copy, state)
     logger.warning("The driver was killed while Tune rewrote %s; put back the copy kept before.", state)
     return True
 
@@ -340,9 +343,7 @@ def repair_state_after_kill(experiment_dir: Path, temp_dir: str | None = None) -
     ):
         for name in names:
             if (staging / name).is_file():
-                copy = experiment_dir / f".{name}.repair"
-                shutil.copyfile(staging / name, copy)
-                os.replace(copy, experiment_dir / name)
+                _copy_atomically(staging / name, experiment_dir / name)
         logger.warning(
             "The driver was killed %s %s; took the whole copy it last wrote from %s.",
             "before Tune copied its newest" if whole else "while Tune copied", names[0], staging,
