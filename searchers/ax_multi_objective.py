@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import statistics
 import threading
 import time
 from collections import deque
@@ -33,17 +34,23 @@ from searchers._ax_adapter import configure_generation_strategy
 from searchers._ax_journal import apply_entry, client_from_json, client_to_json, replay_entry
 from searchers._background import BackgroundWorker
 from searchers._threads import torch_thread_limit
-from searchers._tune_space import AxSpaceCodec
+from searchers._tune_space import AxSpaceCodec, flatten_search_space
 
 logger = logging.getLogger(__name__)
 
 _METHODS = ("fast", "quality", "random_search")
+# 4: as 3, and the journal may hold ["fallback", key, parameters] with later entries naming the
+# trial by that key (a random suggestion handed out while a model step overran).
 # 3: an Ax snapshot plus the journal of calls since (searchers._ax_journal); ready items carry the
 # number of results their model had seen. 2: a whole Ax snapshot; ready items are (index, parameters).
-_STATE_VERSION = 3
-_READABLE_VERSIONS = (2, 3)
+_STATE_VERSION = 4
+_READABLE_VERSIONS = (2, 3, 4)
 # Background mode: the worker re-snapshots the Ax client when idle once the journal is this long.
 _SNAPSHOT_AFTER_ENTRIES = 25
+# Background mode: a model step is overdue after max(max_wait_s, this many times the median of
+# the last _STEP_HISTORY steps).
+_OVERDUE_FACTOR = 3.0
+_STEP_HISTORY = 10
 
 
 class AxMultiObjectiveSearch(Searcher):
@@ -116,6 +123,13 @@ class AxMultiObjectiveSearch(Searcher):
             ``suggest`` from all results so far (the reproducible mode).
         refresh_after: Results after which a prepared suggestion is remade (background mode);
             ``None``: ``max(2, max_concurrent)``.
+        max_wait_s: Background mode: when ``suggest`` finds nothing prepared and the model step
+            it waits for has run longer than ``max(max_wait_s, 3 x the median of the last 10
+            steps)``, it hands out a uniformly random configuration instead (attached to Ax
+            as a trial like any other once the step ends, so the model learns from it and
+            counts it as pending). Model steps that are merely slow never trigger it; a step
+            that stalls (one ran 60 s instead of 2 s at Ax's first model step, with four
+            workers idle) no longer stops the run. ``None``: always wait for the model.
     """
 
     def __init__(
@@ -139,6 +153,7 @@ class AxMultiObjectiveSearch(Searcher):
         verbose: bool = False,
         background: bool = True,
         refresh_after: int | None = None,
+        max_wait_s: float | None = 10.0,
     ) -> None:
         super().__init__(metric=None, mode=None)
         self._set_objectives(Objectives.optional(metric, mode))
@@ -178,6 +193,17 @@ class AxMultiObjectiveSearch(Searcher):
             raise ValueError(f"background={background!r}: expected True or False")
         self._background = background
         self._refresh_after = refresh_after if refresh_after is not None else max(2, max_concurrent or 1)
+        if max_wait_s is not None and not (
+            isinstance(max_wait_s, (int, float)) and not isinstance(max_wait_s, bool)
+            and math.isfinite(max_wait_s) and max_wait_s > 0
+        ):
+            raise ValueError(f"max_wait_s={max_wait_s!r} must be a number of seconds > 0 or None.")
+        self._max_wait_s = None if max_wait_s is None else float(max_wait_s)
+        self._step_seconds: deque[float] = deque(maxlen=_STEP_HISTORY)  # the last model steps
+        self._step_started: float | None = None  # monotonic start of the model step running now
+        self._fallback_rng: Any = None  # random configurations handed out when a step overran
+        self._fallbacks = 0
+        self._resolved: dict[str, int] = {}  # fallback key -> Ax trial index, once attached
 
         self._space: dict[str, Any] | None = dict(space) if space is not None else None
         self._codec: AxSpaceCodec | None = None
@@ -243,7 +269,8 @@ class AxMultiObjectiveSearch(Searcher):
         if item is None:
             return None
         trial_index, parameters, _ = item
-        self._live[trial_id] = trial_index
+        with self._lock:  # a fallback's key may have been resolved by the worker already
+            self._live[trial_id] = self._resolved.get(trial_index, trial_index)
         if self._worker is not None:
             self._worker.wake()  # prepare the next one while this trial runs
         return self._codec.to_tune(parameters)
@@ -337,7 +364,8 @@ class AxMultiObjectiveSearch(Searcher):
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         # Ax objects are saved through Ax's own JSON format, not pickle (Tuner pickles us).
-        for name in ("_client", "_codec", "_saved_state", "_snapshot", "_lock", "_worker"):
+        for name in ("_client", "_codec", "_saved_state", "_snapshot", "_lock", "_worker", "_fallback_rng",
+                     "_step_started"):
             state[name] = None
         state["_journal"], state["_inbox"] = [], []
         state["_pickled_state"] = json.loads(self._state_text()) if self._client is not None else None
@@ -347,8 +375,11 @@ class AxMultiObjectiveSearch(Searcher):
         pickled = state.pop("_pickled_state", None)
         # Pickles of releases before background mode lack these (a Tuner pickled then resumed now).
         for name, default in (("_background", False), ("_refresh_after", 2), ("_results_seen", 0),
-                              ("_snapshot", None), ("_journal", []), ("_inbox", [])):
+                              ("_snapshot", None), ("_journal", []), ("_inbox", []), ("_max_wait_s", None),
+                              ("_fallback_rng", None), ("_fallbacks", 0), ("_resolved", {}),
+                              ("_step_started", None)):
             state.setdefault(name, default)
+        state.setdefault("_step_seconds", deque(maxlen=_STEP_HISTORY))
         self.__dict__.update(state)
         self._lock = threading.RLock()
         self._worker = self._new_worker()
@@ -412,11 +443,33 @@ class AxMultiObjectiveSearch(Searcher):
                 if not self._inbox:
                     return
                 entry = self._inbox[0]
-            apply_entry(self._client, entry)
+            applied = self._apply(entry, replay=False)
             with self._lock:
                 self._inbox.pop(0)
-                self._journal.append(entry)
+                self._journal.append(applied)
                 self._saved_state = None
+
+    def _apply(self, entry: list[Any], *, replay: bool) -> list[Any]:
+        """Make the call ``entry`` records; returns it as the journal keeps it (Ax indices only).
+
+        A fallback configuration becomes an attached trial (journaled as ``generated``, which a
+        replay re-attaches at the same index); later entries that name it by its key are given
+        its index, and so are the Tune trials that ran it.
+        """
+        if entry[0] == "fallback":
+            _, key, parameters = entry
+            index = self._client.attach_trial(parameters)
+            with self._lock:
+                self._resolved[key] = index
+                for table in (self._live, self._finished):
+                    for trial_id, value in table.items():
+                        if value == key:
+                            table[trial_id] = index
+            return ["generated", index, parameters]
+        if len(entry) > 1 and isinstance(entry[1], str) and entry[0] != "attach":
+            entry = [entry[0], self._resolved[entry[1]], *entry[2:]]
+        (replay_entry if replay else apply_entry)(self._client, entry)
+        return list(entry)
 
     def _take_ready(self) -> tuple[int, dict[str, Any], int | None] | None:
         """The oldest prepared suggestion that is not stale (stale ones are abandoned)."""
@@ -426,15 +479,55 @@ class AxMultiObjectiveSearch(Searcher):
                 self._inbox.append(["abandoned", trial_index])
             return self._ready.popleft() if self._ready else None
 
-    def _wait_for_ready(self) -> tuple[int, dict[str, Any], int | None] | None:
-        """The first suggestion the worker prepares; ``None`` once it is idle without one."""
+    def _wait_for_ready(self) -> tuple[int | str, dict[str, Any], int | None] | None:
+        """The first suggestion the worker prepares, or a random one once its step is overdue.
+
+        ``None`` once the worker is idle without one.
+        """
         while True:
             busy = self._worker.busy
             self._worker.raise_error()
             item = self._take_ready()
             if item is not None or not busy:
                 return item
+            if self._step_overdue():
+                return self._fallback_item()
             time.sleep(0.01)
+
+    def _step_overdue(self) -> bool:
+        """The running model step has taken far longer than ``max_wait_s`` and recent steps."""
+        with self._lock:
+            started = self._step_started
+            recent = list(self._step_seconds)
+        if self._max_wait_s is None or started is None:
+            return False
+        limit = max(self._max_wait_s, _OVERDUE_FACTOR * statistics.median(recent)) if recent else self._max_wait_s
+        return time.monotonic() - started > limit
+
+    def _fallback_item(self) -> tuple[str, dict[str, Any], None]:
+        """A uniformly random configuration, to be attached to Ax when the running step ends."""
+        import numpy as np
+        from ray.tune.search.sample import Domain
+
+        if self._fallback_rng is None:
+            self._fallback_rng = np.random.default_rng(None if self._seed is None else [self._seed, 1])
+        config = {
+            name: value.sample(random_state=self._fallback_rng)
+            for name, value in flatten_search_space(self._space).items()
+            if isinstance(value, Domain)
+        }
+        parameters = self._codec.to_ax(_python_values(config))
+        with self._lock:
+            self._fallbacks += 1
+            key = f"fallback-{self._fallbacks}"
+            self._inbox.append(["fallback", key, parameters])
+            self._saved_state = None
+        logger.warning(
+            "The model step has run %.1f s, far longer than usual; handed out a random configuration "
+            "instead of keeping a worker waiting (max_wait_s=%s). %d so far.",
+            time.monotonic() - (self._step_started or time.monotonic()), self._max_wait_s, self._fallbacks,
+        )
+        return key, parameters, None
 
     def _is_stale(self, item: tuple[int, dict[str, Any], int | None]) -> bool:
         seen = item[2]
@@ -471,6 +564,7 @@ class AxMultiObjectiveSearch(Searcher):
 
         with self._lock:
             seen = self._results_seen
+            self._step_started = time.monotonic()
         try:
             with torch_thread_limit(self._torch_threads):
                 generated = self._client.get_next_trials(max_trials=wanted)
@@ -480,6 +574,10 @@ class AxMultiObjectiveSearch(Searcher):
         except OptimizationComplete as reason:
             logger.info("Ax reports the optimisation complete: %s", reason)
             return False
+        finally:
+            with self._lock:
+                self._step_seconds.append(time.monotonic() - self._step_started)
+                self._step_started = None
         with self._lock:
             for trial_index, parameters in sorted(generated.items(), key=lambda item: item[0]):
                 self._journal.append(["generated", trial_index, parameters])
@@ -601,6 +699,8 @@ class AxMultiObjectiveSearch(Searcher):
                 "finished": self._finished,
                 "last_progression": self._last_progression,
                 "results_seen": self._results_seen,
+                "fallbacks": self._fallbacks,
+                "resolved": self._resolved,
             }
             snapshot = self._snapshot if self._client is not None else "null"
         return '{"ax_client": ' + snapshot + ", " + json.dumps(bookkeeping)[1:]
@@ -614,18 +714,21 @@ class AxMultiObjectiveSearch(Searcher):
             )
         self._set_objectives(Objectives.optional(state["metric"], state["mode"]))
         journal = state.get("journal", [])
-        if state["ax_client"] is not None:
-            self._client = client_from_json(state["ax_client"])
-            for entry in journal:
-                replay_entry(self._client, entry)
-            self._snapshot, self._journal = json.dumps(state["ax_client"]), list(journal)
-        self._inbox = []
         # Version 2 ready items are (index, parameters): made from every result, so never stale.
         self._ready = deque((item[0], item[1], item[2] if len(item) > 2 else None) for item in state["ready"])
         self._live = dict(state["live"])
         self._finished = dict(state["finished"])
         self._last_progression = dict(state["last_progression"])
         self._results_seen = int(state.get("results_seen", len(self._finished)))
+        self._fallbacks = int(state.get("fallbacks", 0))
+        self._resolved = {key: int(index) for key, index in state.get("resolved", {}).items()}
+        for table in (self._live, self._finished):
+            table.update({trial_id: self._resolved[value] for trial_id, value in table.items() if value in self._resolved})
+        if state["ax_client"] is not None:
+            self._client = client_from_json(state["ax_client"])
+            applied = [self._apply(list(entry), replay=True) for entry in journal]
+            self._snapshot, self._journal = json.dumps(state["ax_client"]), applied
+        self._inbox = []
 
 
 def _python_values(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import cloudpickle
 import pytest
@@ -196,9 +198,114 @@ def test_a_step_still_running_at_exit_is_finished_not_killed():
     assert "step done" in finished.stdout
 
 
+def stall_model_steps(searcher: AxMultiObjectiveSearch) -> threading.Event:
+    """Make every later Ax model step block until the returned event is set."""
+    gate = threading.Event()
+    generate = searcher._client.get_next_trials
+
+    def stalled(*args, **kwargs):
+        gate.wait(timeout=60)
+        return generate(*args, **kwargs)
+
+    searcher._client.get_next_trials = stalled
+    return gate
+
+
+def in_space(config: dict) -> bool:
+    return 0.0 <= config["x"] <= 1.0 and 0.0 <= config["y"] <= 1.0
+
+
+def test_a_stalled_model_step_hands_out_a_random_configuration_that_ax_then_learns_from(caplog):
+    searcher = make_searcher(max_concurrent=2, max_wait_s=0.2)
+    first = searcher.suggest("t0")
+    settle(searcher)
+    second = searcher.suggest("t1")
+    settle(searcher)
+    searcher._ready.clear()  # nothing prepared: the next suggest waits for the stalled step
+    gate = stall_model_steps(searcher)
+    finish(searcher, "t1", second)
+    started = time.monotonic()
+    fallback = searcher.suggest("t2")
+    waited = time.monotonic() - started
+    assert in_space(fallback) and 0.2 <= waited < 5.0
+    assert searcher._live["t2"] == "fallback-1"
+    assert "handed out a random configuration" in caplog.text
+    gate.set()
+    settle(searcher)
+    index = searcher._live["t2"]
+    assert isinstance(index, int)  # attached once the stalled step ended
+    trial = searcher.client._experiment.trials[index]
+    assert trial.status.name == "RUNNING" and trial.arm.parameters == {"x": fallback["x"], "y": fallback["y"]}
+    finish(searcher, "t2", fallback)
+    finish(searcher, "t0", first)
+    assert statuses(searcher)[index] == "COMPLETED"
+    assert searcher.suggest("t3") is not None
+
+
+def test_a_fallback_saved_before_ax_knew_it_is_restored_as_one_trial(tmp_path):
+    searcher = make_searcher(max_concurrent=2, max_wait_s=0.2)
+    searcher.suggest("t0")
+    settle(searcher)
+    second = searcher.suggest("t1")
+    settle(searcher)
+    searcher._ready.clear()  # nothing prepared: the next suggest waits for the stalled step
+    gate = stall_model_steps(searcher)
+    finish(searcher, "t1", second)
+    fallback = searcher.suggest("t2")
+    finish(searcher, "t2", fallback)  # finished before the stalled step ended
+    path = tmp_path / "state.json"
+    searcher.save(str(path))
+    journal = json.loads(path.read_text())["journal"]
+    assert [entry[0] for entry in journal][-3:] == ["fallback", "data", "complete"]
+    assert journal[-1][1] == "fallback-1"  # Ax has no index for it yet
+    gate.set()
+    settle(searcher)
+
+    for saved in (path, tmp_path / "after.json"):
+        if saved.name == "after.json":
+            searcher.save(str(saved))
+        restored = make_searcher()
+        restored.restore(str(saved))
+        index = restored._finished["t2"]
+        trial = restored.client._experiment.trials[index]
+        assert trial.status.name == "COMPLETED"
+        assert trial.arm.parameters == {"x": fallback["x"], "y": fallback["y"]}
+        assert restored.suggest("t3") is not None
+
+
+def test_with_max_wait_none_suggest_waits_for_the_model():
+    searcher = make_searcher(max_concurrent=1, max_wait_s=None)
+    config = searcher.suggest("t0")
+    settle(searcher)
+    searcher._ready.clear()  # nothing prepared: the next suggest waits for the stalled step
+    gate = stall_model_steps(searcher)
+    finish(searcher, "t0", config)
+    threading.Timer(0.5, gate.set).start()
+    started = time.monotonic()
+    searcher.suggest("t1")
+    assert time.monotonic() - started >= 0.4
+    assert isinstance(searcher._live["t1"], int) and searcher._fallbacks == 0
+
+
+def test_a_step_is_overdue_only_well_past_the_usual_step_time():
+    searcher = make_searcher(max_wait_s=1.0)
+    searcher._step_seconds.extend([2.0] * 5)
+    searcher._step_started = time.monotonic() - 5.0
+    assert not searcher._step_overdue()  # 5 s < 3 x the usual 2 s
+    searcher._step_started = time.monotonic() - 6.5
+    assert searcher._step_overdue()
+    searcher._step_seconds.clear()  # no history yet (the first model step): max_wait_s alone
+    searcher._step_started = time.monotonic() - 1.5
+    assert searcher._step_overdue()
+    searcher._step_started = None  # no step running
+    assert not searcher._step_overdue()
+
+
 @pytest.mark.parametrize("options, match", [
     ({"background": "yes"}, "background='yes': expected True or False"),
     ({"refresh_after": 0}, "refresh_after=0 must be a positive integer or None"),
+    ({"max_wait_s": 0}, "max_wait_s=0 must be a number of seconds > 0 or None"),
+    ({"max_wait_s": float("nan")}, "max_wait_s=nan must be a number of seconds > 0 or None"),
 ])
 def test_background_options_are_checked(options, match):
     with pytest.raises(ValueError, match=match):

@@ -561,7 +561,7 @@ def test_restore_rejects_another_version(tmp_path):
     state = json.loads(path.read_text())
     state["version"] = 999
     path.write_text(json.dumps(state))
-    with pytest.raises(ValueError, match=r"checkpoint version: got 999; this searcher reads versions \[2, 3\]"):
+    with pytest.raises(ValueError, match=r"checkpoint version: got 999; this searcher reads versions \[2, 3, 4\]"):
         make_searcher().restore(str(path))
 
 
