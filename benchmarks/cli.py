@@ -131,6 +131,10 @@ def _build_parser() -> argparse.ArgumentParser:
     speedup.add_argument("--baseline-budget", type=int, default=50, help="trials of the baseline (default 50)")
     speedup.add_argument("--workers", type=int, default=1, help="simulated concurrent trials (default 1)")
     speedup.add_argument("--out", metavar="DIR", help="write the per-seed table, the traces and the plot here")
+    speedup.add_argument("--tolerance", type=float, default=0.0,
+                         help="count a value within TOLERANCE x |target| of the target as reaching it (default 0: exact)")
+    speedup.add_argument("--traces", metavar="CSV",
+                         help="recompute the table from a *_traces.csv written by --out instead of running")
 
     utilisation = commands.add_parser(
         "utilisation", help="busy workers and suggest latency of a real local Ray Tune run (benchmarks/utilisation.py)"
@@ -214,7 +218,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _speedup(args: argparse.Namespace) -> int:
-    from benchmarks.speedup import plot_speedup, speedup_study, speedup_table
+    from benchmarks.speedup import plot_speedup, read_traces, speedup_rows, speedup_study, speedup_table
 
     data_dir = _check_data_dir(args.data)
     methods = parse_methods(args.methods)
@@ -225,10 +229,19 @@ def _speedup(args: argparse.Namespace) -> int:
             f"--benchmark {args.benchmark!r}: its fidelity is {getattr(blackbox, 'fidelity', None)!r}; "
             "use a benchmark whose fidelity is a training-set fraction (yahpo:rbv2_xgboost, rbv2_rpart, iaml_glmnet)."
         )
-    table, traces = speedup_study(
-        blackbox, methods, args.baseline, seeds=args.seeds, budget=args.budget,
-        baseline_budget=args.baseline_budget, workers=args.workers, progress=_progress,
-    )
+    if args.traces:
+        traces = read_traces(args.traces, args.baseline)
+        unknown = [m for m in methods if m not in traces]
+        if unknown:
+            raise ValueError(f"--method: {unknown} not in --traces {args.traces} (it has {sorted(traces)}).")
+        traces = {name: runs for name, runs in traces.items() if name in methods or name == args.baseline}
+        table = speedup_rows(traces, args.baseline, next(iter(blackbox.objectives.values())), args.tolerance)
+        args.seeds = len(traces[args.baseline])
+    else:
+        table, traces = speedup_study(
+            blackbox, methods, args.baseline, seeds=args.seeds, budget=args.budget,
+            baseline_budget=args.baseline_budget, workers=args.workers, tolerance=args.tolerance, progress=_progress,
+        )
     summary = speedup_table(table)
     with pd.option_context("display.width", 200, "display.max_columns", None):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
@@ -243,7 +256,7 @@ def _speedup(args: argparse.Namespace) -> int:
     first = summary[methods[0]]
     print(json.dumps(json_ready({
         "speedup": first["speedup"], "reached": first["reached"], "method": methods[0], "baseline": args.baseline,
-        "benchmark": args.benchmark, "instance": args.instance, "seeds": args.seeds,
+        "benchmark": args.benchmark, "instance": args.instance, "seeds": args.seeds, "tolerance": args.tolerance,
         "speedups": first["speedups"], "methods": summary,
     }), allow_nan=False))
     return 0

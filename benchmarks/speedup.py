@@ -17,6 +17,12 @@ first reaches the target, and the seed's speed-up is ``baseline cost-to-target /
 cost-to-target`` (0 when the method never reaches it). The summary's ``speedup`` is the median
 over seeds (``null`` when no seed reaches the target) and ``reached`` the share of seeds that do.
 
+The target is met exactly by default. Where the optimum is a plateau, being within a hair of it
+says more than meeting it to the last digit: ``tolerance`` (``--tolerance``) counts a value as
+reaching the target once it is within ``tolerance * |target|`` of it, for the baseline and the
+methods alike. ``--traces`` recomputes the table from a traces CSV written by ``--out``, without
+running anything.
+
 Example:
     python -m benchmarks speedup --benchmark yahpo:iaml_glmnet --data ../shared/benchmarks \\
         --instance 40981 --method fabolas --baseline gp-bo --seeds 5 --out benchmarks/results/fabolas
@@ -44,7 +50,9 @@ __all__ = [
     "IncumbentTracer",
     "cost_to_target",
     "plot_speedup",
+    "read_traces",
     "run_traced",
+    "speedup_rows",
     "speedup_study",
     "speedup_table",
 ]
@@ -152,16 +160,19 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def cost_to_target(trace: pd.DataFrame, target: float, mode: str) -> float | None:
-    """Cumulative cost when ``trace.value`` first reaches ``target`` (``None``: never).
+def cost_to_target(trace: pd.DataFrame, target: float, mode: str, tolerance: float = 0.0) -> float | None:
+    """Cumulative cost when ``trace.value`` first comes within ``tolerance * |target|`` of ``target`` (``None``: never).
 
     Example:
         >>> trace = pd.DataFrame({"cumulative_cost": [1.0, 3.0, 6.0], "value": [0.5, 0.8, 0.9]})
         >>> cost_to_target(trace, 0.8, "max"), cost_to_target(trace, 0.95, "max")
         (3.0, None)
+        >>> cost_to_target(trace, 0.95, "max", tolerance=0.1)
+        6.0
     """
     values = trace["value"].to_numpy(dtype=float)
-    reached = values >= target - 1e-12 if mode == "max" else values <= target + 1e-12
+    slack = tolerance * abs(target) + 1e-12
+    reached = values >= target - slack if mode == "max" else values <= target + slack
     hits = np.flatnonzero(reached & np.isfinite(values))
     return None if hits.size == 0 else float(trace["cumulative_cost"].iloc[hits[0]])
 
@@ -175,33 +186,60 @@ def speedup_study(
     budget: int = 200,
     baseline_budget: int = 50,
     workers: int = 1,
+    tolerance: float = 0.0,
     progress: Progress | None = None,
 ) -> tuple[pd.DataFrame, dict[str, list[pd.DataFrame]]]:
     """Per-seed speed-ups of ``methods`` over ``baseline``, and every run's trace.
 
     Returns:
-        ``(table, traces)``: one row per method and seed (``target``, ``baseline_cost_to_target``,
-        ``baseline_total_cost``, ``cost_to_target``, ``total_cost``, ``trials``, ``final_value``,
-        ``speedup``), and ``{name: [trace per seed]}`` with the baseline under its own name.
+        ``(table, traces)``: :func:`speedup_rows` of the traces, and ``{name: [trace per seed]}``
+        with the baseline under its own name.
     """
     check_positive_int("seeds", seeds)
     check_positive_int("budget", budget)
     check_positive_int("baseline_budget", baseline_budget)
+    tolerance = _check_tolerance(tolerance)
+    if baseline in methods:
+        raise ValueError(f"--method: {baseline!r} is also the baseline; name the other methods (the baseline always runs).")
     mode = next(iter(blackbox.objectives.values()))
     traces: dict[str, list[pd.DataFrame]] = {baseline: [], **{m: [] for m in methods}}
-    rows = []
     for seed in range(seeds):
         base = run_traced(blackbox, baseline, seed=seed, budget=baseline_budget, workers=workers, use_incumbent=False)
         traces[baseline].append(base)
         target = float(base["value"].iloc[-1])
-        base_cost = cost_to_target(base, target, mode)
         base_total = float(base["cumulative_cost"].iloc[-1])
         if progress:
+            base_cost = cost_to_target(base, target, mode, tolerance)
             progress(f"seed {seed}: {baseline} target {target:.5g} at cost {base_cost:.4g} of {base_total:.4g}")
         for method in methods:
             trace = run_traced(blackbox, method, seed=seed, budget=budget, workers=workers, cost_limit=base_total)
             traces[method].append(trace)
-            reached = cost_to_target(trace, target, mode)
+            if progress:
+                reached = cost_to_target(trace, target, mode, tolerance)
+                progress(f"seed {seed}: {method} reached {'never' if reached is None else f'at cost {reached:.4g}'}"
+                         f" ({len(trace)} trials)")
+    return speedup_rows(traces, baseline, mode, tolerance), traces
+
+
+def speedup_rows(
+    traces: dict[str, list[pd.DataFrame]], baseline: str, mode: str, tolerance: float = 0.0
+) -> pd.DataFrame:
+    """One row per method and seed: ``target`` (the baseline's final value), ``baseline_cost_to_target``,
+    ``baseline_total_cost``, ``cost_to_target``, ``total_cost``, ``trials``, ``final_value``, ``speedup``.
+
+    ``traces`` maps each method (the baseline included) to one trace per seed, seed order.
+    """
+    tolerance = _check_tolerance(tolerance)
+    rows = []
+    for seed, base in enumerate(traces[baseline]):
+        target = float(base["value"].iloc[-1])
+        base_cost = cost_to_target(base, target, mode, tolerance)
+        base_total = float(base["cumulative_cost"].iloc[-1])
+        for method, runs in traces.items():
+            if method == baseline:
+                continue
+            trace = runs[seed]
+            reached = cost_to_target(trace, target, mode, tolerance)
             rows.append({
                 "method": method, "seed": seed, "target": target,
                 "baseline_cost_to_target": base_cost, "baseline_total_cost": base_total,
@@ -209,10 +247,32 @@ def speedup_study(
                 "trials": len(trace), "final_value": float(trace["value"].iloc[-1]),
                 "speedup": 0.0 if reached is None else base_cost / max(reached, 1e-12),
             })
-            if progress:
-                progress(f"seed {seed}: {method} reached {'never' if reached is None else f'at cost {reached:.4g}'}"
-                         f" ({len(trace)} trials)")
-    return pd.DataFrame(rows), traces
+    return pd.DataFrame(rows)
+
+
+def read_traces(path: str | Path, baseline: str) -> dict[str, list[pd.DataFrame]]:
+    """The traces a ``--out`` run wrote (``*_traces.csv``), as :func:`speedup_study` returns them."""
+    frame = pd.read_csv(path)
+    missing = {"method", "seed", "value", "cumulative_cost"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"--traces {path}: no column(s) {sorted(missing)}; give a *_traces.csv written by --out.")
+    if baseline not in set(frame["method"]):
+        raise ValueError(
+            f"--traces {path}: holds no run of the baseline {baseline!r} (it has {sorted(set(frame['method']))}); "
+            "pass --baseline with the method that set the targets."
+        )
+    order = [baseline] + [m for m in dict.fromkeys(frame["method"]) if m != baseline]
+    return {
+        method: [runs.drop(columns=["method", "seed"]).reset_index(drop=True)
+                 for _, runs in frame[frame["method"] == method].groupby("seed", sort=True)]
+        for method in order
+    }
+
+
+def _check_tolerance(tolerance: float) -> float:
+    if not (isinstance(tolerance, (int, float)) and not isinstance(tolerance, bool) and 0 <= tolerance < 1):
+        raise ValueError(f"tolerance: got {tolerance!r}; use a relative tolerance in [0, 1), e.g. 0.001.")
+    return float(tolerance)
 
 
 def speedup_table(table: pd.DataFrame) -> dict[str, dict[str, Any]]:

@@ -13,7 +13,7 @@ from ray.tune.search import Searcher
 from benchmarks import cli
 from benchmarks.blackboxes.base import Fidelity
 from benchmarks.simulator import SimulatedCluster
-from benchmarks.speedup import cost_to_target, plot_speedup, run_traced, speedup_study, speedup_table
+from benchmarks.speedup import cost_to_target, plot_speedup, run_traced, speedup_rows, speedup_study, speedup_table
 
 
 class FractionBlackbox:
@@ -121,10 +121,39 @@ def test_cli_speedup_rejects_a_benchmark_without_a_fraction(tmp_path, monkeypatc
 def test_cli_speedup_prints_the_json_summary_last(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli, "load_blackbox", lambda *args, **kwargs: FractionBlackbox())
     code = cli.main(["speedup", "--benchmark", "synthetic", "--data", str(tmp_path), "--instance", "x",
-                     "--method", "random", "--baseline", "random", "--seeds", "1", "--baseline-budget", "3", "--budget", "20",
+                     "--method", "random", "--baseline", "gp-bo", "--seeds", "1", "--baseline-budget", "3", "--budget", "20",
                      "--out", str(tmp_path / "out")])
     assert code == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(summary) >= {"speedup", "reached", "methods"} and summary["method"] == "random"
     assert 0.0 <= summary["reached"] <= 1.0
     assert sorted(p.suffix for p in (tmp_path / "out").iterdir()) == [".csv", ".csv", ".png"]
+
+
+def test_a_tolerance_counts_values_within_it_as_reaching_the_target():
+    trace = pd.DataFrame({"cumulative_cost": [1.0, 3.0, 6.0], "value": [2.0, 1.02, 1.0005]})
+    assert cost_to_target(trace, 1.0, "min") is None
+    assert cost_to_target(trace, 1.0, "min", tolerance=0.001) == 6.0
+    assert cost_to_target(trace, 1.0, "min", tolerance=0.05) == 3.0
+    with pytest.raises(ValueError, match=r"tolerance: got -0.1; use a relative tolerance in \[0, 1\)"):
+        speedup_rows({"b": [trace]}, "b", "min", tolerance=-0.1)
+
+
+def test_cli_speedup_recomputes_the_table_from_written_traces(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "load_blackbox", lambda *args, **kwargs: FractionBlackbox())
+    common = ["speedup", "--benchmark", "synthetic", "--data", str(tmp_path), "--instance", "x",
+              "--method", "random", "--baseline", "gp-bo", "--baseline-budget", "3", "--budget", "20"]
+    assert cli.main([*common, "--seeds", "2", "--out", str(tmp_path / "out")]) == 0
+    ran = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    traces = next((tmp_path / "out").glob("*_traces.csv"))
+    assert cli.main([*common, "--traces", str(traces)]) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert again["seeds"] == 2 and again["speedups"] == ran["speedups"] and again["reached"] == ran["reached"]
+    assert again["methods"]["random"]["median_final_value"] == pytest.approx(ran["methods"]["random"]["median_final_value"])
+    assert cli.main([*common, "--traces", str(traces), "--tolerance", "0.5"]) == 0
+    loose = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert loose["tolerance"] == 0.5 and loose["reached"] >= ran["reached"]
+    assert cli.main([*common, "--traces", str(traces), "--baseline", "fabolas"]) == 2
+    assert "holds no run of the baseline 'fabolas'" in capsys.readouterr().err
+    assert cli.main([*common, "--seeds", "1", "--method", "gp-bo"]) == 2
+    assert "'gp-bo' is also the baseline" in capsys.readouterr().err
