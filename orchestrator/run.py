@@ -160,7 +160,9 @@ def report(experiment_dir: str | Path) -> ExperimentResult:
     """Rebuild tables and plots of a finished, interrupted or killed experiment directory.
 
     When Tune's experiment state is newer than ``results.csv`` (or there is none: the driver
-    was killed), the trial table is read again from that state, without running anything.
+    was killed), the trial table is read again from that state, without running anything. A
+    state the kill left truncated is first mended as ``--resume`` would
+    (:func:`repair_state_after_kill`).
     """
     from orchestrator.results import RESULTS_FILENAME, load_results
 
@@ -173,7 +175,11 @@ def report(experiment_dir: str | Path) -> ExperimentResult:
         )
     experiment = load_experiment(spec_path)
     results_csv = experiment_dir / RESULTS_FILENAME
-    states = list(experiment_dir.glob("experiment_state-*.json"))
+    states = sorted(experiment_dir.glob("experiment_state-*.json"))
+    if states and not _all_whole(experiment_dir, [states[-1].name]):
+        # Killed while Tune copied its state (seen: an empty file): mend it as a resume would.
+        repair_state_after_kill(experiment_dir)
+        states = sorted(experiment_dir.glob("experiment_state-*.json"))
     newest_state = max((path.stat().st_mtime for path in states), default=0.0)
     if states and (not results_csv.exists() or newest_state > results_csv.stat().st_mtime):
         frame = trials_from_directory(experiment_dir, experiment)
