@@ -429,7 +429,8 @@ def test_real_tune_run_cut_off_by_time_budget_is_interrupted(tmp_path) -> None:
         search_space={"x": {"type": "choice", "values": [1]}},
         objectives=[Objective("score", "max")],
         method="random",
-        budget=Budget(num_trials=1, max_concurrent=1, time_budget_s=10),  # the actor alone may take 5 s to start
+        # The actor alone may take 5 s to start, and over 10 s on 2 loaded cores (seen: cut off before it reported).
+        budget=Budget(num_trials=1, max_concurrent=1, time_budget_s=20),
     )
     grid, _ = fit(spec, tmp_path, {"x": 1})
     frame = results_frame(grid, spec, read_trial_endings(tmp_path / "budget"))
