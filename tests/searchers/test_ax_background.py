@@ -215,8 +215,8 @@ def in_space(config: dict) -> bool:
     return 0.0 <= config["x"] <= 1.0 and 0.0 <= config["y"] <= 1.0
 
 
-def test_a_stalled_model_step_hands_out_a_random_configuration_that_ax_then_learns_from(caplog):
-    searcher = make_searcher(max_concurrent=2, max_wait_s=0.2)
+def stall_with_nothing_prepared(searcher: AxMultiObjectiveSearch) -> tuple[dict, threading.Event]:
+    """t0 running, t1 finished, nothing prepared, and the model step after t1 stalled at the gate."""
     first = searcher.suggest("t0")
     settle(searcher)
     second = searcher.suggest("t1")
@@ -224,6 +224,12 @@ def test_a_stalled_model_step_hands_out_a_random_configuration_that_ax_then_lear
     searcher._ready.clear()  # nothing prepared: the next suggest waits for the stalled step
     gate = stall_model_steps(searcher)
     finish(searcher, "t1", second)
+    return first, gate
+
+
+def test_a_stalled_model_step_hands_out_a_random_configuration_that_ax_then_learns_from(caplog):
+    searcher = make_searcher(max_concurrent=2, max_wait_s=0.2)
+    first, gate = stall_with_nothing_prepared(searcher)
     started = time.monotonic()
     fallback = searcher.suggest("t2")
     waited = time.monotonic() - started
@@ -244,13 +250,7 @@ def test_a_stalled_model_step_hands_out_a_random_configuration_that_ax_then_lear
 
 def test_a_fallback_saved_before_ax_knew_it_is_restored_as_one_trial(tmp_path):
     searcher = make_searcher(max_concurrent=2, max_wait_s=0.2)
-    searcher.suggest("t0")
-    settle(searcher)
-    second = searcher.suggest("t1")
-    settle(searcher)
-    searcher._ready.clear()  # nothing prepared: the next suggest waits for the stalled step
-    gate = stall_model_steps(searcher)
-    finish(searcher, "t1", second)
+    _, gate = stall_with_nothing_prepared(searcher)
     fallback = searcher.suggest("t2")
     finish(searcher, "t2", fallback)  # finished before the stalled step ended
     path = tmp_path / "state.json"
