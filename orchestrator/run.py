@@ -316,47 +316,81 @@ def repair_tuner_state(experiment_dir: Path) -> bool:
 
 
 def repair_state_after_kill(experiment_dir: Path, temp_dir: str | None = None) -> str:
-    """Bring the newest session's state files up to what the killed driver last wrote.
+    """Bring the experiment directory's state files up to what the killed driver last wrote.
 
     Tune writes its state (trial table, search-generator state, searcher state, callback states
-    such as the scheduler's rungs) into the driver's staging folder at every step, then copies
-    the folder to the experiment directory in the background, skipping a copy while the last one
-    still runs. A kill can therefore leave the experiment directory's copy
+    such as the scheduler's rungs) into the driver's staging folder at every step, under names
+    that carry the session (each resume starts a new one, and first copies the older sessions'
+    files into its own staging folder), then copies the folder to the experiment directory in
+    the background, skipping a copy while the last one still runs. A kill can therefore leave
+    the experiment directory's copy
 
+    - without the killed session's files at all (killed before Tune's first copy of them): Tune
+      would resume from the session before, and trials since then would start again;
     - truncated or empty (killed during the copy): Tune would fail to restore and start over;
     - whole but a step or more behind (killed before the copy): a trial whose newest checkpoint
       is missing from that copy restarts from an older one, or from scratch.
 
-    The staging copy is taken (atomically) when it is whole and, if the experiment directory's
-    copy is whole too, when it is newer and consistent: Tune writes the trial table first and
-    the other files after it, so they must be at least as new as the table (a kill between the
-    two leaves a table ahead of its searcher, which could suggest a configuration again).
-    Without a usable staging copy, truncated files are set aside (suffix ``.truncated``) and
-    Tune resumes from the session before, whose files are whole.
+    The killed driver's staging copy is taken (atomically) when it is whole and, if the
+    experiment directory's copy is whole too, when it is newer and consistent: Tune writes the
+    trial table first and the other files after it, so they must be at least as new as the table
+    (a kill between the two leaves a table ahead of its searcher, which could suggest a
+    configuration again). When neither copy is whole, the last whole copy of the session in an
+    earlier staging folder is taken. Without any, truncated files are set aside (suffix
+    ``.truncated``) and Tune resumes from the session before, whose files are whole.
 
     Returns:
         ``"whole"`` (nothing to mend), ``"from staging"`` or ``"set aside"``.
     """
-    states = sorted(experiment_dir.glob(_SESSION_STATE_FILES[0].format("*")), reverse=True)
-    if not states:
+    copies = _staging_copies(experiment_dir, Path(temp_dir or tempfile.gettempdir()))
+    sessions = _sessions(experiment_dir)
+    if copies:
+        unsynced = [session for session in _sessions(copies[0]) if session > max(sessions, default="")]
+        if unsynced:
+            names = _session_files(unsynced[-1])
+            if _all_whole(copies[0], names) and _written_in_order(copies[0], names):
+                _take(copies[0], experiment_dir, names)
+                logger.warning(
+                    "The driver was killed before Tune first copied %s; took the copy it last wrote from %s.",
+                    names[0], copies[0],
+                )
+                return "from staging"
+            logger.warning(
+                "The driver was killed while Tune first wrote %s; resuming from the session before it "
+                "(trials of the killed session run again from their checkpoints).", names[0],
+            )
+    if not sessions:
         return "whole"
-    session = states[0].name[len("experiment_state-"):-len(".json")]
-    names = [template.format(session) for template in _SESSION_STATE_FILES]
+    names = _session_files(sessions[-1])
     whole = _all_whole(experiment_dir, names)
-    staging = _staging_copy(experiment_dir, names, Path(temp_dir or tempfile.gettempdir()))
-    if staging is not None and (
-        not whole or (_written_in_order(staging, names) and not _same_files(staging, experiment_dir, names))
+    holding = [copy for copy in copies if (copy / names[0]).is_file()]
+    newest = holding[0] if holding and _all_whole(holding[0], names) else None
+    if newest is not None and (
+        not whole or (_written_in_order(newest, names) and not _same_files(newest, experiment_dir, names))
     ):
-        for name in names:
-            if (staging / name).is_file():
-                _copy_atomically(staging / name, experiment_dir / name)
+        _take(newest, experiment_dir, names)
         logger.warning(
             "The driver was killed %s %s; took the whole copy it last wrote from %s.",
-            "before Tune copied its newest" if whole else "while Tune copied", names[0], staging,
+            "before Tune copied its newest" if whole else "while Tune copied", names[0], newest,
         )
         return "from staging"
     if whole:
+        if holding and (newest is None or not _written_in_order(newest, names)):
+            logger.warning(
+                "The driver was killed while Tune wrote %s into %s; resuming from the experiment "
+                "directory's copy, which may be a step behind.", names[0], holding[0],
+            )
         return "whole"
+    # Killed while writing both copies: the last whole copy in an earlier staging folder (a
+    # later driver's holds the session's files as it found them when it started).
+    older = next((copy for copy in holding[1:] if _all_whole(copy, names)), None)
+    if older is not None:
+        _take(older, experiment_dir, names)
+        logger.warning(
+            "The driver was killed while Tune wrote %s and its staging copy; took the last whole copy, "
+            "from %s; trials since then run again from their checkpoints.", names[0], older,
+        )
+        return "from staging"
     for name in names:
         path = experiment_dir / name
         if path.exists():
@@ -368,16 +402,39 @@ def repair_state_after_kill(experiment_dir: Path, temp_dir: str | None = None) -
     return "set aside"
 
 
-def _staging_copy(experiment_dir: Path, names: list[str], root: Path) -> Path | None:
-    """The killed driver's staging folder holding a whole copy of the session files ``names``."""
+def _sessions(folder: Path) -> list[str]:
+    """The sessions whose trial table is in ``folder``, oldest first (their names are times)."""
+    prefix, suffix = _SESSION_STATE_FILES[0].split("{}")
+    return sorted(path.name[len(prefix):-len(suffix)] for path in folder.glob(_SESSION_STATE_FILES[0].format("*")))
+
+
+def _session_files(session: str) -> list[str]:
+    return [template.format(session) for template in _SESSION_STATE_FILES]
+
+
+def _take(staging: Path, experiment_dir: Path, names: list[str]) -> None:
+    for name in names:
+        if (staging / name).is_file():
+            _copy_atomically(staging / name, experiment_dir / name)
+
+
+def _staging_copies(experiment_dir: Path, root: Path) -> list[Path]:
+    """This experiment's driver staging folders, newest first.
+
+    The same name may have staged another experiment: a folder is this one's when the trial
+    folders staged in it are this experiment's, or, before any, when it holds a trial table
+    this experiment directory holds too (a resumed driver copies them there first).
+    """
+    ours = set(_sessions(experiment_dir)) if experiment_dir.is_dir() else set()
+    copies = []
     for staging in sorted(root.glob(_STAGING_GLOB.format(name=experiment_dir.name)), reverse=True):
-        # The same name may have staged another experiment; the session's time stamp is in the file
-        # names, and the trial folders staged beside them must be this experiment's.
         trial_dirs = [path.name for path in staging.iterdir() if path.is_dir()]
-        ours = not trial_dirs or any((experiment_dir / name).is_dir() for name in trial_dirs)
-        if ours and _all_whole(staging, names):
-            return staging
-    return None
+        if trial_dirs:
+            if any((experiment_dir / name).is_dir() for name in trial_dirs):
+                copies.append(staging)
+        elif ours & set(_sessions(staging)):
+            copies.append(staging)
+    return copies
 
 
 def _written_in_order(folder: Path, names: list[str]) -> bool:

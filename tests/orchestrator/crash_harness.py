@@ -101,7 +101,18 @@ def kill_and_resume(
         break
     figures = summarise(root, trials, epochs, killed, concurrent, final_status, time.monotonic() - started)
     figures["report_after_kill_status"] = report_status
+    figures["state_repairs"] = state_repairs(root, attempt)
     return figures
+
+
+def state_repairs(root: Path, runs: int) -> list[str]:
+    """What each resume mended in the killed driver's state (the repair warnings of ``run<N>.log``)."""
+    repairs = []
+    for attempt in range(1, runs):
+        for line in (root / f"run{attempt}.log").read_text(errors="replace").splitlines():
+            if "The driver was killed" in line:
+                repairs.append(f"run{attempt}: {line[line.index('The driver was killed'):][:160]}")
+    return repairs
 
 
 def _report(root: Path, env: dict[str, str]) -> int:

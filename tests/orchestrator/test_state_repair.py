@@ -112,3 +112,67 @@ def test_an_emptied_tuner_state_is_put_back_from_the_copy_kept_at_start(tmp_path
     (experiment_dir / "tuner.pkl").write_bytes(b"\x80")
     keep_tuner_state(experiment_dir)
     assert repair_tuner_state(experiment_dir)
+
+
+
+def _staged_by_driver(tmp_path, session_dir: str, tables: dict[str, tuple[str, dict]]):
+    """A (killed) driver's staging folder: ``{session: (trial table, searcher state)}``."""
+    staging = tmp_path / "tmp" / "ray" / session_dir / "artifacts" / "t" / "crash" / "driver_artifacts"
+    (staging / "train_a_1").mkdir(parents=True)
+    for session, (text, searcher) in tables.items():
+        (staging / f"experiment_state-{session}.json").write_text(text)
+        (staging / f"searcher-state-{session}.pkl").write_bytes(pickle.dumps(searcher))
+    return staging
+
+
+LATER = "2026-11-28_07-51-02"  # the session of a resumed driver
+
+
+def test_a_session_tune_never_copied_is_taken_from_the_killed_drivers_staging(tmp_path):
+    """Killed before Tune's first copy of the resumed session: without it, everything since the
+    resume would run again."""
+    experiment_dir, whole = _experiment(tmp_path, truncated=False)
+    table = json.dumps({"trial_data": [1, 2, 3, 4, 5]})
+    _staged_by_driver(tmp_path, "session_2026-11-28_07-51-00_1_2", {SESSION: (whole, {"rng": 1}), LATER: (table, {"rng": 5})})
+    assert repair_state_after_kill(experiment_dir, temp_dir=str(tmp_path / "tmp")) == "from staging"
+    assert (experiment_dir / f"experiment_state-{LATER}.json").read_text() == table
+    assert pickle.loads((experiment_dir / f"searcher-state-{LATER}.pkl").read_bytes()) == {"rng": 5}
+    assert (experiment_dir / f"experiment_state-{SESSION}.json").read_text() == whole
+
+
+def test_a_first_save_cut_by_the_kill_is_not_taken(tmp_path, caplog):
+    experiment_dir, whole = _experiment(tmp_path, truncated=False)
+    _staged_by_driver(tmp_path, "session_2026-11-28_07-51-00_1_2", {SESSION: (whole, {"rng": 1}), LATER: ('{"trial_d', {"rng": 5})})
+    assert repair_state_after_kill(experiment_dir, temp_dir=str(tmp_path / "tmp")) == "whole"
+    assert not (experiment_dir / f"experiment_state-{LATER}.json").exists()
+    assert "killed while Tune first wrote" in caplog.text
+
+
+def test_only_the_newest_drivers_copy_may_replace_a_whole_state(tmp_path, caplog):
+    """An earlier driver's whole copy is older than the one the kill cut; the directory's copy is kept."""
+    experiment_dir, whole = _experiment(tmp_path, truncated=False)
+    _staged_by_driver(tmp_path, "session_2026-11-28_07-50-10_1_1", {SESSION: (json.dumps({"trial_data": [1]}), {"rng": 0})})
+    _staged_by_driver(tmp_path, "session_2026-11-28_07-50-40_1_2", {SESSION: ('{"trial_data": [1, 2, 3, 4', {"rng": 3})})
+    assert repair_state_after_kill(experiment_dir, temp_dir=str(tmp_path / "tmp")) == "whole"
+    assert (experiment_dir / f"experiment_state-{SESSION}.json").read_text() == whole
+    assert pickle.loads((experiment_dir / f"searcher-state-{SESSION}.pkl").read_bytes()) == {"rng": 1}
+    assert "may be a step behind" in caplog.text
+
+
+def test_the_newest_drivers_staging_copy_is_taken_over_an_earlier_drivers(tmp_path):
+    experiment_dir, _ = _experiment(tmp_path, truncated=True)
+    _staged_by_driver(tmp_path, "session_2026-11-28_07-50-10_1_1", {SESSION: (json.dumps({"trial_data": [1]}), {"rng": 0})})
+    _staged_by_driver(tmp_path, "session_2026-11-28_07-50-40_1_2", {SESSION: (json.dumps({"trial_data": [1, 2]}), {"rng": 3})})
+    assert repair_state_after_kill(experiment_dir, temp_dir=str(tmp_path / "tmp")) == "from staging"
+    assert json.loads((experiment_dir / f"experiment_state-{SESSION}.json").read_text())["trial_data"] == [1, 2]
+    assert pickle.loads((experiment_dir / f"searcher-state-{SESSION}.pkl").read_bytes()) == {"rng": 3}
+
+
+def test_with_both_copies_cut_an_earlier_whole_copy_is_taken(tmp_path):
+    """Better the session as an earlier staging folder holds it than no state of this session at all."""
+    experiment_dir, _ = _experiment(tmp_path, truncated=True)
+    _staged_by_driver(tmp_path, "session_2026-11-28_07-50-10_1_1", {SESSION: (json.dumps({"trial_data": [1]}), {"rng": 0})})
+    _staged_by_driver(tmp_path, "session_2026-11-28_07-50-40_1_2", {SESSION: ('{"trial_da', {"rng": 3})})
+    assert repair_state_after_kill(experiment_dir, temp_dir=str(tmp_path / "tmp")) == "from staging"
+    assert json.loads((experiment_dir / f"experiment_state-{SESSION}.json").read_text())["trial_data"] == [1]
+    assert pickle.loads((experiment_dir / f"searcher-state-{SESSION}.pkl").read_bytes()) == {"rng": 0}
