@@ -79,7 +79,9 @@ def kill_and_resume(
     while True:
         args = [sys.executable, "-m", "orchestrator", "run", str(spec)] + (["--resume"] if attempt else [])
         with open(root / f"run{attempt}.log", "w") as output:
-            driver = subprocess.Popen(args, env=env, stdout=output, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+            driver = subprocess.Popen(
+                args, env={**env, "CRASH_RUN": str(attempt)}, stdout=output, stderr=subprocess.STDOUT, cwd=REPO_ROOT
+            )
         attempt += 1
         if killed < kills:
             # Kill after a random share of what is left, so the kills spread over the whole run.
@@ -129,7 +131,8 @@ def summarise(root: Path, trials: int, epochs: int, kills: int, concurrent: int,
     results = pd.read_csv(root / "results" / "crash" / "results.csv")
     # A restart from scratch after epoch 2 began: epoch 1 had reported its checkpoint by then.
     seen_epoch = runs.groupby("x")["epoch"].cummax().groupby(runs["x"]).shift(fill_value=0)
-    scratch_with_checkpoint = int(((runs["epoch"] == 1) & (seen_epoch >= 2)).sum())
+    scratch = (runs["epoch"] == 1) & (seen_epoch >= 2)
+    scratch_with_checkpoint = int(scratch.sum())
     needed = trials * epochs
     return {
         "kills": kills,
@@ -139,6 +142,10 @@ def summarise(root: Path, trials: int, epochs: int, kills: int, concurrent: int,
         "completed_in_results": int((results["status"] == "completed").sum()),
         "configurations_run": int(runs["x"].nunique()),
         "restarts_from_scratch_with_checkpoint": scratch_with_checkpoint,
+        # Which configuration, and in which driver run (run0 is the first; "run" is None in logs from before)
+        "restarted_from_scratch": [
+            {"x": round(float(row["x"]), 6), "run": row.get("run")} for _, row in runs[scratch].iterrows()
+        ],
         "epochs_needed": needed,
         "epochs_executed": len(runs),
         "epochs_repeated": len(runs) - int(runs.drop_duplicates(["x", "epoch"]).shape[0]),

@@ -1,6 +1,7 @@
 """A trainable that logs every epoch it executes, for the driver-crash tests (tests/orchestrator/test_crash_resume.py).
 
-Each epoch appends ``{"x": ..., "epoch": ..., "start": ...}`` to ``config["log_path"]`` before it
+Each epoch appends ``{"x": ..., "epoch": ..., "start": ..., "run": ...}`` (``run``: the
+driver run that executed it, from the harness's ``CRASH_RUN``) to ``config["log_path"]`` before it
 reports, and saves a checkpoint holding the epoch, so a test can count the epochs executed, the
 trials that restarted from scratch although they had a checkpoint, and the configurations run twice.
 """
@@ -25,7 +26,7 @@ def train(config: dict) -> None:
     for epoch in range(start + 1, config["epochs"] + 1):
         time.sleep(config["epoch_s"])
         with open(config["log_path"], "a") as log:
-            log.write(json.dumps({"x": config["x"], "epoch": epoch, "start": start}) + "\n")
+            log.write(json.dumps({"x": config["x"], "epoch": epoch, "start": start, "run": os.environ.get("CRASH_RUN")}) + "\n")
             log.flush()
             os.fsync(log.fileno())
         with tempfile.TemporaryDirectory() as folder:
