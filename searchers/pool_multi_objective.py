@@ -64,6 +64,7 @@ _MC_SAMPLES = 128
 _JOINT_DRAW_LIMIT = 1500
 _SCORING_BATCH = 512
 _MIN_TRAINING_POINTS = 2
+_POLL_S = 0.005  # how often a waiting suggest looks whether the worker's choice is ready
 # GP hyperparameters are fitted (from their defaults) once the data has grown by a tenth since the
 # last fit, at least 1 and at most FULL_REFIT_EVERY results; in between, the model conditions on
 # the new results with the last fit's hyperparameters. A fit costs 1-5 s on two busy cores (about
@@ -183,8 +184,12 @@ class PoolMultiObjectiveSearch(Searcher):
             while trials run, with the running trials as pending points, so ``suggest``
             answers at once; a prepared choice is used only if its candidate is still free and
             fewer than ``refresh_after`` results arrived since it was made (otherwise ``suggest``
-            computes anew). Which results a choice saw then depends on timing: seeded runs
-            repeat exactly only with ``background=False`` (the reproducible mode).
+            computes anew). The worker makes its choice before fitting hyperparameters that are
+            due, from the last fitted ones conditioned on every result, and fits after it; a
+            ``suggest`` that finds nothing prepared while the worker fits conditions likewise
+            (milliseconds) instead of waiting seconds for the fit. Which results and
+            hyperparameters a choice saw then depends on timing: seeded runs repeat exactly only
+            with ``background=False`` (the reproducible mode), which fits before choosing.
         refresh_after: See ``background``; ``None``: ``max(2, max_concurrent)``.
         acquisition: What ranks the unevaluated candidates once the model decides.
             ``"pareto"`` (default): the probability that the candidate is Pareto-optimal in the
@@ -265,9 +270,10 @@ class PoolMultiObjectiveSearch(Searcher):
         self._start_background()
 
     def _start_background(self) -> None:
-        self._lock = threading.Lock()  # guards _prepared and the model cache _fitted
+        self._lock = threading.Lock()  # guards _prepared, _fitting and the model cache _fitted
         # (candidate index, results it saw, suggestions made before it) from the worker
         self._prepared: tuple[int, int, int] | None = None
+        self._fitting = False  # the worker is fitting hyperparameters (after preparing its choice)
         self._worker = BackgroundWorker(self._prepare, "PoolMultiObjectiveSearch-suggest") if self._background else None
 
     @staticmethod
@@ -333,7 +339,9 @@ class PoolMultiObjectiveSearch(Searcher):
         if self._uses_model():
             index = self._take_prepared(available)
             if index is None:
-                index = self._model_choice(available, *self._model_inputs())
+                # Background mode: the last fitted hyperparameters, conditioned on every result
+                # (milliseconds), rather than a fit here; the worker fits when one is due.
+                index = self._model_choice(available, *self._model_inputs(), fit_due=self._worker is None)
         if index is None:
             index = int(self._rng.choice(available))
         self._pending[trial_id] = index
@@ -354,14 +362,18 @@ class PoolMultiObjectiveSearch(Searcher):
     def _take_prepared(self, available: np.ndarray) -> int | None:
         """The worker's choice if it is for this suggestion, still free and not stale.
 
-        If there is none and the worker is computing one, waiting is cheaper than computing twice.
+        If there is none and the worker is computing one, waiting is cheaper than computing twice;
+        if the worker is fitting hyperparameters instead (seconds), ``suggest`` computes its own.
         """
         if self._worker is None:
             return None
         self._worker.raise_error()
         index = self._usable_prepared(available)
-        if index is None and self._worker.busy:
-            self._worker.wait_idle()
+        while index is None and self._worker.busy:
+            with self._lock:
+                if self._fitting:  # its choice, if any, is published already
+                    break
+            self._worker.wait_idle(timeout=_POLL_S)
             self._worker.raise_error()
             index = self._usable_prepared(available)
         return index
@@ -388,16 +400,34 @@ class PoolMultiObjectiveSearch(Searcher):
         self._worker.wake()
 
     def _prepare(self) -> None:
-        """Worker step: the model's choice for the next suggestion, from the current results."""
+        """Worker step: the model's choice for the next suggestion, from the current results.
+
+        The choice comes first, from the last fitted hyperparameters conditioned on every result;
+        a hyperparameter fit that is due (seconds) runs after it, for the choices that follow, so
+        a trial that ends meanwhile finds its suggestion ready.
+        """
         observations, pending, num_suggested = self._model_inputs()
         taken = set(observations) | self._failed | set(pending)
         available = np.array([i for i in range(len(self._candidates)) if i not in taken], dtype=int)
         if available.size == 0:
             return
-        index = self._model_choice(available, observations, pending, num_suggested)
-        if index is not None:
-            with self._lock:
+        index = self._model_choice(available, observations, pending, num_suggested, fit_due=False)
+        train_x, train_y, key = self._training_data(observations)
+        due = self._fit_is_due(key)
+        with self._lock:
+            if index is not None:
                 self._prepared = (index, len(observations), num_suggested)
+            self._fitting = due
+        if not due:
+            return
+        try:
+            with torch_thread_limit(1), torch.random.fork_rng():
+                self._fit(train_x, train_y, key)
+        except Exception as exc:  # the next choice conditions on the last fit instead
+            logger.warning("hyperparameter fit failed (%s); the last fitted ones stay in use", exc)
+        finally:
+            with self._lock:
+                self._fitting = False
 
     def config_of(self, index: int) -> dict:
         """The config of candidate ``index`` (row position) as plain Python values."""
@@ -452,7 +482,16 @@ class PoolMultiObjectiveSearch(Searcher):
         train_x = torch.tensor(self._features[list(indices)], dtype=torch.double)
         return train_x, torch.tensor(values, dtype=torch.double), indices
 
-    def _fit(self, train_x: torch.Tensor, train_y: torch.Tensor, key: tuple[int, ...]) -> Any:
+    def _fit_is_due(self, key: tuple[int, ...]) -> bool:
+        """Whether the hyperparameters are to be fitted for training set ``key`` (see ``next_fit_size``)."""
+        with self._lock:
+            fitted = self._fitted
+        return fitted is None or len(key) >= next_fit_size(fitted[2]) or not set(fitted[0]) <= set(key)
+
+    def _fit(
+        self, train_x: torch.Tensor, train_y: torch.Tensor, key: tuple[int, ...], *, fit_due: bool = True
+    ) -> Any:
+        """The GP on this data: hyperparameters fitted when due (``fit_due=False``: only if none were yet)."""
         def new_model() -> SingleTaskGP:
             # A multi-output SingleTaskGP is a batch of independent GPs, one per objective with
             # its own hyperparameters (the model of a ModelListGP of SingleTaskGPs, fitted at once).
@@ -460,9 +499,9 @@ class PoolMultiObjectiveSearch(Searcher):
 
         with self._lock:
             fitted = self._fitted
-        if fitted is None or fitted[0] != key:
+        refit = self._fit_is_due(key) and (fit_due or fitted is None or not set(fitted[0]) <= set(key))
+        if refit or fitted[0] != key:
             model = new_model()
-            refit = fitted is None or len(key) >= next_fit_size(fitted[2]) or not set(fitted[0]) <= set(key)
             if refit:
                 # Seeded by the data alone, so the fit is a function of the data; a restored
                 # searcher also has the last fit it saved, so it conditions the same way.
@@ -473,8 +512,9 @@ class PoolMultiObjectiveSearch(Searcher):
             else:  # hyperparameters only: the outcome transform holds this data's scale
                 model.load_state_dict(_hyperparameters(fitted[1]), strict=False)
             fitted = (key, model.state_dict(), len(key) if refit else fitted[2])
-            with self._lock:
-                self._fitted = fitted
+            with self._lock:  # never replace a fit with a model of older hyperparameters
+                if self._fitted is None or fitted[2] >= self._fitted[2]:
+                    self._fitted = fitted
         # Always a fresh model from the fitted hyperparameters: the numbers must not depend on
         # posterior caches left by an earlier suggestion, or a restored searcher could diverge.
         model = new_model()
@@ -485,7 +525,13 @@ class PoolMultiObjectiveSearch(Searcher):
         return (self._model_seed * 1_000_003 + salt) % 2**31
 
     def _model_choice(
-        self, available: np.ndarray, observations: dict[int, list[float]], pending: list[int], num_suggested: int
+        self,
+        available: np.ndarray,
+        observations: dict[int, list[float]],
+        pending: list[int],
+        num_suggested: int,
+        *,
+        fit_due: bool = True,
     ) -> int | None:
         train_x, train_y, key = self._training_data(observations)
         # BoTorch draws from torch's global generator (fit restarts, baseline pruning): a private,
@@ -493,7 +539,7 @@ class PoolMultiObjectiveSearch(Searcher):
         try:
             # small GPs beside running trials: threads only contend
             with torch_thread_limit(1), torch.random.fork_rng():
-                model = self._fit(train_x, train_y, key)
+                model = self._fit(train_x, train_y, key, fit_due=fit_due)
                 torch.manual_seed(self._derived_seed(num_suggested))
                 if self._acquisition_for(num_suggested) == "pareto":
                     scores = self._pareto_probability(model, train_y, available, pending, num_suggested)
@@ -582,7 +628,7 @@ class PoolMultiObjectiveSearch(Searcher):
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        for name in ("_lock", "_worker", "_prepared"):  # threads do not pickle; remade on load
+        for name in ("_lock", "_worker", "_prepared", "_fitting"):  # threads do not pickle; remade on load
             state.pop(name, None)
         return state
 

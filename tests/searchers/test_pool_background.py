@@ -46,14 +46,63 @@ def test_the_model_choice_is_prepared_while_trials_run_and_handed_out():
     assert chosen == prepared[0] and chosen != searcher._pending["running"]
 
 
-def test_the_prepared_choice_equals_what_the_reproducible_mode_computes():
+def test_the_prepared_choice_is_the_models_choice_from_the_same_results_and_hyperparameters():
     background, reproducible = make(), make(background=False)
-    for searcher in (background, reproducible):
-        for i in range(4):
-            run(searcher, f"t{i}")
-        searcher.suggest("running")
+    for i in range(4):
+        run(background, f"t{i}")
     settle(background)
-    assert background.suggest("next") == reproducible.suggest("next")
+    used = []  # the model state each worker choice was made with (a fit may follow it)
+    choose = background._model_choice
+
+    def recording_choice(*args, **kwargs):
+        index = choose(*args, **kwargs)
+        used.append(background._fitted)
+        return index
+
+    background._model_choice = recording_choice
+    background.suggest("running")
+    settle(background)
+    for name in ("_observations", "_pending", "_num_suggested"):
+        setattr(reproducible, name, getattr(background, name))
+    reproducible._fitted = used[-1]
+    expected = reproducible._model_choice(reproducible._available(), *reproducible._model_inputs(), fit_due=False)
+    assert background.suggest("next")[CANDIDATE_INDEX_KEY] == expected
+
+
+def test_a_suggestion_never_waits_for_a_hyperparameter_fit(monkeypatch):
+    import searchers.pool_multi_objective as pool_module
+
+    searcher = make()
+    for i in range(4):
+        run(searcher, f"t{i}")
+    settle(searcher)
+    fitted_before = searcher._fitted[2]
+    entered, release, finished = (__import__("threading").Event() for _ in range(3))
+    original = pool_module.fit_gpytorch_mll
+
+    def slow_fit(mll):
+        entered.set()
+        release.wait(timeout=30)
+        result = original(mll)
+        finished.set()
+        return result
+
+    monkeypatch.setattr(pool_module, "fit_gpytorch_mll", slow_fit)
+    # Results arrive until a fit is due: the worker prepares its choice first, then fits.
+    step = 4
+    while not entered.is_set():
+        run(searcher, f"t{step}")
+        step += 1
+        assert entered.wait(timeout=5) or step < 12, "no hyperparameter fit was ever due"
+    assert searcher._fitting and searcher._worker.busy
+    for trial_id in ("u1", "u2"):  # both answered while the fit still runs
+        config = searcher.suggest(trial_id)
+        assert config is not None
+        searcher.on_trial_complete(trial_id, objectives(config[CANDIDATE_INDEX_KEY]))
+    assert not finished.is_set()
+    release.set()
+    settle(searcher)
+    assert finished.is_set() and searcher._fitted[2] > fitted_before and not searcher._fitting
 
 
 def test_a_stale_or_taken_choice_is_not_used():

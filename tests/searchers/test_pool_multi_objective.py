@@ -205,9 +205,9 @@ def test_random_phase_then_model_phase(monkeypatch):
     model_calls = []
     original = PoolMultiObjectiveSearch._model_choice
 
-    def counting_model_choice(self, available, observations, pending, num_suggested):
+    def counting_model_choice(self, available, observations, pending, num_suggested, **options):
         model_calls.append(len(observations))
-        return original(self, available, observations, pending, num_suggested)
+        return original(self, available, observations, pending, num_suggested, **options)
 
     monkeypatch.setattr(PoolMultiObjectiveSearch, "_model_choice", counting_model_choice)
     drive(searcher, trade_off, 6)
