@@ -175,12 +175,12 @@ def report(experiment_dir: str | Path) -> ExperimentResult:
         )
     experiment = load_experiment(spec_path)
     results_csv = experiment_dir / RESULTS_FILENAME
-    states = sorted(experiment_dir.glob("experiment_state-*.json"))
-    if states and not _all_whole(experiment_dir, [states[-1].name]):
+    states = [_SESSION_STATE_FILES[0].format(session) for session in _sessions(experiment_dir)]
+    if states and not _all_whole(experiment_dir, states[-1:]):
         # Killed while Tune copied its state (seen: an empty file): mend it as a resume would.
         repair_state_after_kill(experiment_dir)
-        states = sorted(experiment_dir.glob("experiment_state-*.json"))
-    newest_state = max((path.stat().st_mtime for path in states), default=0.0)
+        states = [_SESSION_STATE_FILES[0].format(session) for session in _sessions(experiment_dir)]
+    newest_state = max(((experiment_dir / name).stat().st_mtime for name in states), default=0.0)
     if states and (not results_csv.exists() or newest_state > results_csv.stat().st_mtime):
         frame = trials_from_directory(experiment_dir, experiment)
     else:
