@@ -421,6 +421,9 @@ class PoolMultiObjectiveSearch(Searcher):
         if not due:
             return
         try:
+            # A suggest may condition the model meanwhile on Tune's thread; torch's global
+            # generator is shared, so which draws each sees depends on timing, as background
+            # mode already allows (the fit only draws when L-BFGS fails and restarts).
             with torch_thread_limit(1), torch.random.fork_rng():
                 self._fit(train_x, train_y, key)
         except Exception as exc:  # the next choice conditions on the last fit instead
