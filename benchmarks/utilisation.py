@@ -11,6 +11,9 @@ Per method it measures:
 * ``busy``: the share of worker time spent inside trials,
   ``sum_i (ended_i - started_i) / (workers * (max_i ended_i - min_i started_i))``
   (:func:`busy_fraction`; the start of Ray before the first trial is not counted);
+* ``idle_s``: where the idle worker-seconds went (:func:`idle_split`): ``waiting``, before the
+  last trial started (free workers waiting for a suggestion or for Tune), and ``tail``, after
+  it (workers done while the last trials run; small when trials stay in step);
 * ``wall_s``: the wall time of ``tuner.fit()``;
 * ``suggest_ms``: median, 90th percentile and maximum of the searcher's ``suggest`` calls that
   returned a config (:class:`SuggestTimer` times every call; Tune's ``ConcurrencyLimiter``
@@ -58,6 +61,7 @@ __all__ = [
     "SuggestCall",
     "SuggestTimer",
     "busy_fraction",
+    "idle_split",
     "markdown_table",
     "measure_method",
     "parse_method_options",
@@ -118,6 +122,34 @@ def busy_fraction(intervals: Iterable[tuple[float, float]], workers: int) -> flo
     return sum(end - start for start, end in pairs) / (workers * span)
 
 
+def idle_split(intervals: Iterable[tuple[float, float]], workers: int) -> dict[str, float]:
+    """Idle worker-seconds before and after the last start: ``{"waiting": ..., "tail": ...}``.
+
+    Between the first start and the last start every idle slot is a worker that could have run
+    a trial (no trials were left over only at the end); after the last start, finished workers
+    have nothing left to run. ``waiting + tail = workers x span - busy``. Both NaN without
+    intervals.
+
+    Example:
+        >>> idle_split([(0, 10), (12, 22), (0, 16)], workers=2)
+        {'waiting': 2.0, 'tail': 6.0}
+    """
+    workers = check_positive_int("workers", workers)
+    pairs = [(float(start), float(end)) for start, end in intervals]
+    if not pairs:
+        return {"waiting": math.nan, "tail": math.nan}
+    first, last_start = min(start for start, _ in pairs), max(start for start, _ in pairs)
+    last_end = max(end for _, end in pairs)
+
+    def busy_between(low: float, high: float) -> float:
+        return sum(max(0.0, min(end, high) - max(start, low)) for start, end in pairs)
+
+    return {
+        "waiting": workers * (last_start - first) - busy_between(first, last_start),
+        "tail": workers * (last_end - last_start) - busy_between(last_start, last_end),
+    }
+
+
 def percentile_summary(values: Iterable[float]) -> dict[str, float | None]:
     """``{"p50", "p90", "max"}`` of ``values`` (linear interpolation, NumPy's default); ``None`` each when empty.
 
@@ -148,6 +180,7 @@ def parse_method_options(values: Sequence[str] | None) -> dict[str, dict[str, An
     Example:
         >>> parse_method_options(["pool-mobo:num_initial=8", "pool-mobo:candidates=pool.csv",
         ...                       'ax-mobo:acquisition_options={"num_restarts": 4, "raw_samples": 256}'])
+        ... # doctest: +NORMALIZE_WHITESPACE
         {'pool-mobo': {'num_initial': 8, 'candidates': 'pool.csv'},
          'ax-mobo': {'acquisition_options': {'num_restarts': 4, 'raw_samples': 256}}}
     """
@@ -287,7 +320,7 @@ def measure_method(
     """Run ``trials`` sleeping trials with ``searcher`` under Tune (Ray must be running) and measure them.
 
     Returns:
-        ``busy``, ``wall_s``, ``trials_finished``, ``trials_errored``, ``suggest_ms``
+        ``busy``, ``idle_s`` (:func:`idle_split`), ``wall_s``, ``trials_finished``, ``trials_errored``, ``suggest_ms``
         (``p50``/``p90``/``max`` over the calls that returned a config), ``suggest_calls`` (those
         calls) and ``suggest_calls_all`` (every call, ``None`` answers included).
     """
@@ -311,6 +344,7 @@ def measure_method(
     suggested = [call.seconds * 1000.0 for call in timer.calls if call.suggested]
     return {
         "busy": busy_fraction(intervals, workers),
+        "idle_s": idle_split(intervals, workers),
         "wall_s": wall_s,
         "trials_finished": len(intervals),
         "trials_errored": grid.num_errors,
@@ -388,6 +422,8 @@ def utilisation_table(summary: Mapping[str, Any]) -> pd.DataFrame:
             "trial s": summary["trial_seconds"],
             "wall s": result["wall_s"],
             "busy %": 100.0 * result["busy"],
+            "idle waiting s": result.get("idle_s", {}).get("waiting"),
+            "idle tail s": result.get("idle_s", {}).get("tail"),
             "suggest p50 ms": result["suggest_ms"]["p50"],
             "p90 ms": result["suggest_ms"]["p90"],
             "max ms": result["suggest_ms"]["max"],

@@ -18,6 +18,7 @@ from benchmarks.utilisation import (
     SuggestCall,
     SuggestTimer,
     busy_fraction,
+    idle_split,
     markdown_table,
     parse_method_options,
     percentile_summary,
@@ -64,6 +65,21 @@ def test_busy_fraction_refuses_an_interval_that_ends_before_it_starts(intervals)
         busy_fraction(intervals, 1)
 
 
+def test_idle_split_separates_waiting_for_a_suggestion_from_the_tail():
+    # Two workers. A: 0-10, waits 2 s, 12-22. B: 0-16, then has nothing left to run.
+    split = idle_split([(0, 10), (12, 22), (0, 16)], workers=2)
+    assert split == pytest.approx({"waiting": 2.0, "tail": 6.0})
+    assert sum(split.values()) == pytest.approx(2 * 22 * (1 - busy_fraction([(0, 10), (12, 22), (0, 16)], 2)))
+
+
+def test_idle_split_of_trials_in_step_has_no_idle_time():
+    assert idle_split([(0, 10), (0, 10), (10, 20), (10, 20)], workers=2) == {"waiting": 0.0, "tail": 0.0}
+
+
+def test_idle_split_without_intervals_is_nan():
+    assert all(math.isnan(value) for value in idle_split([], 4).values())
+
+
 @pytest.mark.parametrize("workers", [0, -1, 1.5, True])
 def test_busy_fraction_refuses_a_bad_worker_count(workers):
     with pytest.raises(ValueError, match="workers"):
@@ -91,16 +107,17 @@ def test_table_has_one_row_per_method_and_marks_missing_values():
         "workers": 2, "trials": 4, "trial_seconds": 0.5,
         "methods": {
             "random": {"busy": 0.8, "wall_s": 3.0, "trials_finished": 4, "suggest_calls": 4,
+                       "idle_s": {"waiting": 0.25, "tail": 1.0},
                        "suggest_ms": {"p50": 0.1, "p90": 0.2, "max": 0.3}},
             "pool-mobo": {"busy": math.nan, "wall_s": 1.0, "trials_finished": 0, "suggest_calls": 0,
                           "suggest_ms": {"p50": None, "p90": None, "max": None}},
         },
     }
     lines = markdown_table(utilisation_table(summary)).splitlines()
-    assert lines[0] == ("| method | workers | trials | trial s | wall s | busy % | suggest p50 ms | p90 ms | max ms "
-                        "| suggest calls |")
-    assert lines[2] == "| random | 2 | 4 | 0.50 | 3.00 | 80.00 | 0.10 | 0.20 | 0.30 | 4 |"
-    assert lines[3] == "| pool-mobo | 2 | 0/4 | 0.50 | 1.00 | - | - | - | - | 0 |"
+    assert lines[0] == ("| method | workers | trials | trial s | wall s | busy % | idle waiting s | idle tail s "
+                        "| suggest p50 ms | p90 ms | max ms | suggest calls |")
+    assert lines[2] == "| random | 2 | 4 | 0.50 | 3.00 | 80.00 | 0.25 | 1.00 | 0.10 | 0.20 | 0.30 | 4 |"
+    assert lines[3] == "| pool-mobo | 2 | 0/4 | 0.50 | 1.00 | - | - | - | - | - | - | 0 |"
 
 
 # --- parse_method_options --------------------------------------------------------------------
