@@ -175,11 +175,12 @@ def report(experiment_dir: str | Path) -> ExperimentResult:
         )
     experiment = load_experiment(spec_path)
     results_csv = experiment_dir / RESULTS_FILENAME
-    states = [_SESSION_STATE_FILES[0].format(session) for session in _sessions(experiment_dir)]
-    if states and not _all_whole(experiment_dir, states[-1:]):
+    sessions = _sessions(experiment_dir)
+    if sessions and not _all_whole(experiment_dir, _session_files(sessions[-1])[:1]):
         # Killed while Tune copied its state (seen: an empty file): mend it as a resume would.
         repair_state_after_kill(experiment_dir)
-        states = [_SESSION_STATE_FILES[0].format(session) for session in _sessions(experiment_dir)]
+        sessions = _sessions(experiment_dir)
+    states = [_session_files(session)[0] for session in sessions]
     newest_state = max(((experiment_dir / name).stat().st_mtime for name in states), default=0.0)
     if states and (not results_csv.exists() or newest_state > results_csv.stat().st_mtime):
         frame = trials_from_directory(experiment_dir, experiment)

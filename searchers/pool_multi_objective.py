@@ -77,6 +77,11 @@ def next_fit_size(fitted_size: int) -> int:
     return fitted_size + min(FULL_REFIT_EVERY, max(1, fitted_size // 10))
 
 
+def _fit_is_due(fitted: tuple[tuple[int, ...], dict, int] | None, key: tuple[int, ...]) -> bool:
+    """Whether hyperparameters are fitted for training set ``key``, given the model cache ``fitted``."""
+    return fitted is None or len(key) >= next_fit_size(fitted[2]) or not set(fitted[0]) <= set(key)
+
+
 def _pool(candidates: Any, features: Any) -> tuple[pd.DataFrame, np.ndarray]:
     if isinstance(candidates, pd.DataFrame):
         table = candidates.reset_index(drop=True)
@@ -489,7 +494,7 @@ class PoolMultiObjectiveSearch(Searcher):
         """Whether the hyperparameters are to be fitted for training set ``key`` (see ``next_fit_size``)."""
         with self._lock:
             fitted = self._fitted
-        return fitted is None or len(key) >= next_fit_size(fitted[2]) or not set(fitted[0]) <= set(key)
+        return _fit_is_due(fitted, key)
 
     def _fit(
         self, train_x: torch.Tensor, train_y: torch.Tensor, key: tuple[int, ...], *, fit_due: bool = True
@@ -502,7 +507,8 @@ class PoolMultiObjectiveSearch(Searcher):
 
         with self._lock:
             fitted = self._fitted
-        refit = self._fit_is_due(key) and (fit_due or fitted is None or not set(fitted[0]) <= set(key))
+        # Without fit_due a fit still happens when there is no earlier one to condition on.
+        refit = _fit_is_due(fitted, key) and (fit_due or fitted is None or not set(fitted[0]) <= set(key))
         if refit or fitted[0] != key:
             model = new_model()
             if refit:
