@@ -17,7 +17,10 @@ Per method it measures:
 * ``wall_s``: the wall time of ``tuner.fit()``;
 * ``suggest_ms``: median, 90th percentile and maximum of the searcher's ``suggest`` calls that
   returned a config (:class:`SuggestTimer` times every call; Tune's ``ConcurrencyLimiter``
-  wraps it and answers for it while ``workers`` trials are pending).
+  wraps it and answers for it while ``workers`` trials are pending);
+* ``random_fallbacks``: how many of the trials ran a uniformly random configuration because a
+  model step overran (``ax-mobo``'s ``max_wait_s``): such a run kept its workers busy partly by
+  not using the model, so read its ``busy`` beside this count.
 
 Methods that come with an early-stopping scheduler are refused: this measures searchers only.
 ``pool-mobo`` gets a pool of 300 uniformly random configs of the same space unless
@@ -322,7 +325,9 @@ def measure_method(
     Returns:
         ``busy``, ``idle_s`` (:func:`idle_split`), ``wall_s``, ``trials_finished``, ``trials_errored``, ``suggest_ms``
         (``p50``/``p90``/``max`` over the calls that returned a config), ``suggest_calls`` (those
-        calls) and ``suggest_calls_all`` (every call, ``None`` answers included).
+        calls), ``suggest_calls_all`` (every call, ``None`` answers included) and
+        ``random_fallbacks`` (suggestions that were random configurations handed out while a
+        model step overran, for searchers that count them, e.g. ``ax-mobo``; else ``None``).
     """
     timer = SuggestTimer(searcher)
     tuner = tune.Tuner(
@@ -351,6 +356,7 @@ def measure_method(
         "suggest_ms": percentile_summary(suggested),
         "suggest_calls": len(suggested),
         "suggest_calls_all": len(timer.calls),
+        "random_fallbacks": getattr(searcher, "random_fallbacks", None),
     }
 
 
@@ -428,8 +434,12 @@ def utilisation_table(summary: Mapping[str, Any]) -> pd.DataFrame:
             "p90 ms": result["suggest_ms"]["p90"],
             "max ms": result["suggest_ms"]["max"],
             "suggest calls": result["suggest_calls"],
+            "random fallbacks": result.get("random_fallbacks"),
         })
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if rows:  # counts stay integers beside methods without one (None), not floats and NaN
+        table["random fallbacks"] = pd.Series([row["random fallbacks"] for row in rows], dtype=object)
+    return table
 
 
 def markdown_table(table: pd.DataFrame, digits: int = 2) -> str:

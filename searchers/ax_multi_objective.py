@@ -408,6 +408,15 @@ class AxMultiObjectiveSearch(Searcher):
         return self._client
 
     @property
+    def random_fallbacks(self) -> int:
+        """How many suggestions so far were uniformly random configurations, not the model's.
+
+        Each was handed out because a model step overran ``max_wait_s`` (see the class
+        docstring) while a worker waited; saved and restored with the searcher.
+        """
+        return self._fallbacks
+
+    @property
     def metric(self) -> list[str] | None:  # type: ignore[override]
         return self._metric
 

@@ -107,7 +107,7 @@ def test_table_has_one_row_per_method_and_marks_missing_values():
         "workers": 2, "trials": 4, "trial_seconds": 0.5,
         "methods": {
             "random": {"busy": 0.8, "wall_s": 3.0, "trials_finished": 4, "suggest_calls": 4,
-                       "idle_s": {"waiting": 0.25, "tail": 1.0},
+                       "idle_s": {"waiting": 0.25, "tail": 1.0}, "random_fallbacks": 2,
                        "suggest_ms": {"p50": 0.1, "p90": 0.2, "max": 0.3}},
             "pool-mobo": {"busy": math.nan, "wall_s": 1.0, "trials_finished": 0, "suggest_calls": 0,
                           "suggest_ms": {"p50": None, "p90": None, "max": None}},
@@ -115,9 +115,9 @@ def test_table_has_one_row_per_method_and_marks_missing_values():
     }
     lines = markdown_table(utilisation_table(summary)).splitlines()
     assert lines[0] == ("| method | workers | trials | trial s | wall s | busy % | idle waiting s | idle tail s "
-                        "| suggest p50 ms | p90 ms | max ms | suggest calls |")
-    assert lines[2] == "| random | 2 | 4 | 0.50 | 3.00 | 80.00 | 0.25 | 1.00 | 0.10 | 0.20 | 0.30 | 4 |"
-    assert lines[3] == "| pool-mobo | 2 | 0/4 | 0.50 | 1.00 | - | - | - | - | - | - | 0 |"
+                        "| suggest p50 ms | p90 ms | max ms | suggest calls | random fallbacks |")
+    assert lines[2] == "| random | 2 | 4 | 0.50 | 3.00 | 80.00 | 0.25 | 1.00 | 0.10 | 0.20 | 0.30 | 4 | 2 |"
+    assert lines[3] == "| pool-mobo | 2 | 0/4 | 0.50 | 1.00 | - | - | - | - | - | - | 0 | - |"
 
 
 # --- parse_method_options --------------------------------------------------------------------
@@ -269,5 +269,6 @@ def test_random_search_run_on_ray_keeps_the_workers_busy(ray_session, capsys):
     assert result["suggest_calls"] >= 4 and result["suggest_calls_all"] >= result["suggest_calls"]
     assert 0 <= result["suggest_ms"]["p50"] <= result["suggest_ms"]["p90"] <= result["suggest_ms"]["max"]
     assert result["wall_s"] >= 1.0  # two rounds of 0.5 s trials on two workers
+    assert result["random_fallbacks"] is None  # RandomSearch has no model to fall back from
     assert any(line.startswith("| random | 2 | 4 |") for line in lines)
     assert ray_session.is_initialized()  # a session it did not start is left running

@@ -235,6 +235,7 @@ def test_a_stalled_model_step_hands_out_a_random_configuration_that_ax_then_lear
     waited = time.monotonic() - started
     assert in_space(fallback) and waited < 5.0  # the step has run past max_wait_s, not 60 s
     assert searcher._live["t2"] == "fallback-1"
+    assert searcher.random_fallbacks == 1  # counted where users and benchmarks can read it
     assert "handed out a random configuration" in caplog.text
     gate.set()
     settle(searcher)
@@ -270,6 +271,7 @@ def test_a_fallback_saved_before_ax_knew_it_is_restored_as_one_trial(tmp_path):
         trial = restored.client._experiment.trials[index]
         assert trial.status.name == "COMPLETED"
         assert trial.arm.parameters == {"x": fallback["x"], "y": fallback["y"]}
+        assert restored.random_fallbacks == 1
         assert restored.suggest("t3") is not None
 
 
@@ -284,7 +286,7 @@ def test_with_max_wait_none_suggest_waits_for_the_model():
     started = time.monotonic()
     searcher.suggest("t1")
     assert time.monotonic() - started >= 0.4
-    assert isinstance(searcher._live["t1"], int) and searcher._fallbacks == 0
+    assert isinstance(searcher._live["t1"], int) and searcher.random_fallbacks == 0
 
 
 def test_a_step_is_overdue_only_well_past_the_usual_step_time():
