@@ -175,7 +175,11 @@ def test_a_trial_that_raises_is_not_trained_again_by_the_retries(tmp_path):
     assert result.results["error"].tolist() == ["ValueError: lr: got 3.0; use lr < 1."]
     assert (tmp_path / "raise-3.log").read_text().splitlines() == ["raise start:0"], "its code ran once"
     (error_file,) = (tmp_path / "raise-3").glob("*/error.txt")
-    assert error_file.read_text().count("Failure #") == 1, "not retried (the callback saw its record first)"
+    # StopRetryingRaisedTrials ends the trial at its first failure when Tune's loop sees the record
+    # within the hand-off; on a loaded machine a loop step can take longer, and then the one retry
+    # it allows re-raises the recorded error at once (its code did not run again: the log above).
+    failures = error_file.read_text().count("Failure #")
+    assert failures in (1, 2), f"{failures} failures: retried more than once, max_failures=3 was not lowered"
 
 
 def test_a_trial_past_its_time_limit_ends_as_timeout_and_is_not_retried(tmp_path):
