@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from ray import tune
@@ -52,6 +55,15 @@ def test_descriptions_cover_every_method():
         assert isinstance(text, str) and len(text) > 20, name
         assert "\n" not in text, name
     assert "AxMultiObjectiveSearch" in descriptions["ax-mobo"]
+
+
+def test_readme_methods_table_names_every_method():
+    """The README's table is where users look a method up: one row (or shared row) per name."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("## Methods", 1)[1].split("\n\n", 2)[1]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    named = {name for row in rows for name in re.findall(r"`([a-z0-9-]+)`", row.split("|")[1])}
+    assert set(method_names()) <= named, sorted(set(method_names()) - named)
 
 
 @pytest.mark.parametrize("objectives", [1, 2])
