@@ -11,7 +11,8 @@ of the pool*: the closed-form leave-one-out predictive (Rasmussen & Williams 200
 ``K`` the kernel matrix with the noise on its diagonal. Its trials-to-all is what `pool-mobo`
 could reach if it learned as much from a few results as from the whole pool; the gap between
 the two is room in *learning*, not in *choosing*. ``known`` makes objectives exactly known (an
-oracle), which bounds what any model of that objective could add.
+oracle). The figures are a reference, not a bound: the leave-one-out predictive is not calibrated
+for this use, and knowing one objective can make the search slower.
 
     python -m benchmarks.pool_ceiling --data ../shared/benchmarks --instances en-ja,ja-en,ru-en,zh-en \\
         --seeds 10 [--known bleu]
@@ -85,7 +86,8 @@ class Beliefs:
 
 
 def beliefs(blackbox, known: Sequence[str] = ()) -> Beliefs:
-    """The leave-one-out beliefs for a pool blackbox (``candidates``, ``known_pareto_indices``).
+    """The leave-one-out beliefs for a pool blackbox (``candidate_features``, ``candidate_objectives``,
+    ``known_pareto_indices``).
 
     Raises:
         ValueError: for a ``known`` name that is not one of the blackbox's objectives.
@@ -141,7 +143,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     known = [name for name in args.known.split(",") if name]
     report: dict = {"known": known, "instances": {}}
     for instance in [name for name in args.instances.split(",") if name]:
-        blackbox = make_blackbox(args.benchmark, args.data, instance, None)
+        try:
+            blackbox = make_blackbox(args.benchmark, args.data, instance, None)
+        except ValueError as error:  # unknown benchmark or instance: the message names the choices
+            parser.error(str(error))
         if blackbox.candidates() is None:
             parser.error(f"{args.benchmark} {instance} has no candidate pool")
         try:

@@ -108,3 +108,10 @@ def test_command_line_rejects_an_unknown_objective(data_dir, capsys):
     with pytest.raises(SystemExit):
         main(["--data", str(data_dir), "--instances", "zh-en", "--known", "latency"])
     assert "are not objectives" in capsys.readouterr().err
+
+
+@needs_nmthpo
+def test_command_line_names_the_pairs_for_an_unknown_instance(data_dir, capsys):
+    with pytest.raises(SystemExit):
+        main(["--data", str(data_dir), "--instances", "xx-yy"])
+    assert "instance='xx-yy' has no tables" in capsys.readouterr().err
