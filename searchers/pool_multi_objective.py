@@ -35,6 +35,7 @@ from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from botorch.models.transforms.outcome import Standardize
 from botorch.sampling import SobolQMCNormalSampler
+from botorch.utils.multi_objective.box_decompositions.non_dominated import FastNondominatedPartitioning
 from botorch.utils.multi_objective.pareto import is_non_dominated
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from ray.tune.search import Searcher
@@ -48,6 +49,7 @@ __all__ = [
     "CANDIDATE_INDEX_KEY",
     "PoolMultiObjectiveSearch",
     "encode_candidates",
+    "log_prob_non_dominated",
     "rank_normal_scores",
 ]
 
@@ -134,6 +136,49 @@ def non_dominated(values: torch.Tensor) -> torch.Tensor:
         [torch.full_like(second[..., :1], -math.inf), second.cummax(dim=-1).values[..., :-1]], dim=-1
     )
     return torch.empty_like(second, dtype=torch.bool).scatter_(-1, order, second > best_before)
+
+
+def _log1mexp(x: torch.Tensor) -> torch.Tensor:
+    """``log(1 - exp(x))`` for ``x <= 0``, accurate at both ends (Maechler, 2012)."""
+    return torch.where(x > -math.log(2.0), torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
+
+
+def _log_interval_probability(lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
+    """``log(Phi(upper) - Phi(lower))`` for standardised bounds ``lower <= upper``, in either tail."""
+    log_ndtr = torch.special.log_ndtr
+    below = log_ndtr(upper) + _log1mexp((log_ndtr(lower) - log_ndtr(upper)).clamp_max(0.0))
+    above = log_ndtr(-lower) + _log1mexp((log_ndtr(-upper) - log_ndtr(-lower)).clamp_max(0.0))
+    return torch.where(lower >= 0, above, below)
+
+
+def log_prob_non_dominated(mean: torch.Tensor, sd: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """log P(a point is dominated by none of ``values``), its objectives independent normals.
+
+    ``mean`` and ``sd`` are ``n x m`` (one row per point), ``values`` is ``k x m``; all in
+    maximisation form. The region nothing in ``values`` dominates is split into boxes by
+    BoTorch's ``FastNondominatedPartitioning``; the probability of each box is a product of
+    normal interval probabilities, summed in log space, so that points far behind the front
+    still rank by how far. The boxes start at a reference point 50 standard deviations below
+    every mean and value, which leaves out a probability below ``Phi(-50)``. With one
+    objective it is the log-probability of beating the best value.
+
+    Example:
+        >>> front = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.double)
+        >>> mean = torch.tensor([[0.5, 0.5], [-2.0, -2.0]], dtype=torch.double)
+        >>> log_p = log_prob_non_dominated(mean, torch.full_like(mean, 0.5), front)
+        >>> [round(v, 3) for v in log_p.exp().tolist()], [round(v, 1) for v in log_p.tolist()]
+        ([0.758, 0.0], [-0.3, -19.6])
+    """
+    sd = sd.clamp_min(1e-12)
+    if values.shape[-1] == 1:  # beating the best value
+        return torch.special.log_ndtr((mean - values.max()) / sd).squeeze(-1)
+    floor = torch.minimum((mean - 50.0 * sd).min(dim=0).values, values.min(dim=0).values) - 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cells = FastNondominatedPartitioning(ref_point=floor, Y=values).get_hypercell_bounds()
+    lower = (cells[0].unsqueeze(0) - mean.unsqueeze(1)) / sd.unsqueeze(1)  # n x cells x m
+    upper = (cells[1].unsqueeze(0) - mean.unsqueeze(1)) / sd.unsqueeze(1)
+    return torch.logsumexp(_log_interval_probability(lower, upper).sum(dim=-1), dim=-1)
 
 
 def _hyperparameters(state: dict) -> dict:
@@ -552,6 +597,7 @@ class PoolMultiObjectiveSearch(Searcher):
                 torch.manual_seed(self._derived_seed(num_suggested))
                 if self._acquisition_for(num_suggested) == "pareto":
                     scores = self._pareto_probability(model, train_y, available, pending, num_suggested)
+                    scores = self._break_ties(scores, model, train_y, available)
                 else:
                     acquisition = self._acquisition(model, train_x, train_y, pending, num_suggested)
                     scores = self._scores(acquisition, available)
@@ -620,6 +666,27 @@ class PoolMultiObjectiveSearch(Searcher):
         optimal = non_dominated(torch.cat([observed, draws], dim=-2))
         start = train_y.shape[0]
         return optimal[:, start : start + len(available)].double().mean(dim=0)
+
+    def _break_ties(
+        self, probability: torch.Tensor, model: Any, train_y: torch.Tensor, available: np.ndarray
+    ) -> torch.Tensor:
+        """``probability`` (of being Pareto, per available candidate) with its ties broken.
+
+        Late in a run most candidates are Pareto in none of the draws: the estimates tie at 0
+        (or 1/128), and an argmax over ties would follow the pool's row order. Ties go to the
+        exact log-probability of escaping the observed front (``log_prob_non_dominated``, each
+        candidate's marginal posterior). The addition stays below half a draw, so it never
+        reorders candidates that the draws tell apart.
+        """
+        x = torch.tensor(self._features[available], dtype=torch.double).unsqueeze(1)
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            marginal = model.posterior(x)
+            log_escape = log_prob_non_dominated(
+                marginal.mean.squeeze(-2), marginal.variance.sqrt().squeeze(-2), train_y
+            )
+        order = log_escape.argsort(stable=True).argsort(stable=True).double()  # 0: least likely
+        return probability + order / len(available) * (0.5 / _MC_SAMPLES)
 
     def _scores(self, acquisition: Any, available: np.ndarray) -> torch.Tensor:
         candidates_x = torch.tensor(self._features[available], dtype=torch.double).unsqueeze(1)

@@ -17,6 +17,7 @@ from searchers.pool_multi_objective import (
     CANDIDATE_INDEX_KEY,
     PoolMultiObjectiveSearch,
     encode_candidates,
+    log_prob_non_dominated,
     rank_normal_scores,
 )
 
@@ -429,6 +430,70 @@ def test_pareto_probability_is_high_near_the_unseen_front_and_nil_behind_the_obs
     edge = [i for i in scores if points[i].max() == 1.0 and i != corner]
     inner = [i for i in scores if points[i].max() < 0.8]
     assert min(scores[i] for i in edge) > max(scores[i] for i in inner)
+
+
+@pytest.mark.parametrize("objectives", [2, 3])
+def test_log_prob_non_dominated_matches_monte_carlo_and_ranks_hopeless_points_by_distance(objectives):
+    generator = torch.Generator().manual_seed(objectives)
+    values = torch.randn(30, objectives, generator=generator, dtype=torch.double)
+    mean = torch.randn(6, objectives, generator=generator, dtype=torch.double)
+    sd = torch.rand(6, objectives, generator=generator, dtype=torch.double) + 0.1
+    draws = mean + sd * torch.randn(100_000, *mean.shape, generator=generator, dtype=torch.double)
+    dominated = (values >= draws.unsqueeze(-2)).all(dim=-1).any(dim=-1)  # draws x points
+    expected = (~dominated).double().mean(dim=0)
+    exact = log_prob_non_dominated(mean, sd, values).exp()
+    assert torch.allclose(exact, expected, atol=0.005), (exact, expected)
+    assert 0.0 < float(expected.max()) < 1.0  # neither trivial case
+    # Far behind the front Monte Carlo sees nothing; the log-probability still orders by distance.
+    behind = values.min(dim=0).values - torch.tensor([[5.0], [10.0], [20.0]], dtype=torch.double)
+    log_p = log_prob_non_dominated(behind, torch.full_like(behind, 0.5), values)
+    assert torch.isfinite(log_p).all() and log_p[0] > log_p[1] > log_p[2] and float(log_p[0]) < -50
+
+
+def test_pareto_ties_go_to_the_candidate_likeliest_to_escape_the_front_not_to_the_row_order():
+    rng = np.random.default_rng(3)
+    points = rng.uniform(0.0, 1.0, size=(48, 2))
+    candidates = pd.DataFrame(points, columns=["a", "b"])
+    observed = list(range(0, len(points), 3))
+
+    def choice(rows: np.ndarray) -> list[float]:
+        pool = candidates.iloc[rows].reset_index(drop=True)
+        searcher = PoolMultiObjectiveSearch(pool, metric=["a", "b"], mode=["max", "max"], seed=0, background=False)
+        position = {int(row): i for i, row in enumerate(rows)}
+        values = {position[i]: points[i].tolist() for i in observed}
+        available = np.array([i for i in range(len(pool)) if i not in values])
+        train_x, train_y, key = searcher._training_data(values)
+        model = searcher._fit(train_x, train_y, key)
+        tied = torch.zeros(len(available), dtype=torch.double)  # late in a run: no draw is Pareto
+        scores = searcher._break_ties(tied, model, train_y, available)
+        posterior = model.posterior(torch.tensor(searcher._features[available]).unsqueeze(1))
+        log_escape = log_prob_non_dominated(
+            posterior.mean.squeeze(-2).detach(), posterior.variance.sqrt().squeeze(-2).detach(), train_y
+        )
+        assert int(scores.argmax()) == int(log_escape.argmax())
+        return pool.iloc[int(available[int(scores.argmax())])].tolist()
+
+    forward = choice(np.arange(len(points)))
+    assert choice(np.random.default_rng(0).permutation(len(points))) == forward  # wherever it sits
+    assert choice(np.arange(len(points))[::-1].copy()) == forward
+    assert forward != points[1].tolist()  # the first unevaluated row, which argmax over ties took
+
+
+def test_break_ties_never_reorders_candidates_the_draws_tell_apart():
+    candidates, points = _square_pool()
+    searcher = PoolMultiObjectiveSearch(
+        candidates, metric=["a", "b"], mode=["max", "max"], seed=0, background=False, objective_transform="none"
+    )
+    observed = {i: points[i].tolist() for i in range(0, len(points), 5)}
+    available = np.array([i for i in range(len(points)) if i not in observed])
+    train_x, train_y, key = searcher._training_data(observed)
+    model = searcher._fit(train_x, train_y, key)
+    counts = torch.randint(0, 4, (len(available),), generator=torch.Generator().manual_seed(0))
+    probability = counts.double() / pool_module._MC_SAMPLES  # as the draws give it: a multiple of 1/128
+    scores = searcher._break_ties(probability, model, train_y, available)
+    assert torch.equal(scores.argsort(descending=True).argsort()[counts == 3].sort().values,
+                       torch.arange(int((counts == 3).sum())))  # the best-drawn stay first
+    assert ((scores - probability) >= 0).all() and ((scores - probability) < 0.5 / pool_module._MC_SAMPLES).all()
 
 
 def test_pareto_probability_keeps_pending_candidates_as_competitors():
