@@ -18,6 +18,9 @@ Per method it measures:
 * ``suggest_ms``: median, 90th percentile and maximum of the searcher's ``suggest`` calls that
   returned a config (:class:`SuggestTimer` times every call; Tune's ``ConcurrencyLimiter``
   wraps it and answers for it while ``workers`` trials are pending);
+* ``hypervolume``: the ZDT1 hypervolume of the finished trials from BoTorch's reference point
+  ``(11, 11)`` (:func:`zdt1_hypervolume`), so a method that keeps its workers busier by choosing
+  worse (staler or random) configurations shows it beside its ``busy`` figure;
 * ``random_fallbacks``: how many of the trials ran a uniformly random configuration because a
   model step overran (``ax-mobo``'s ``max_wait_s``): such a run kept its workers busy partly by
   not using the model, so read its ``busy`` beside this count.
@@ -72,11 +75,14 @@ __all__ = [
     "utilisation_study",
     "utilisation_table",
     "zdt1",
+    "zdt1_hypervolume",
 ]
 
 DEFAULT_METHODS = ("random", "ax-mobo", "pool-mobo")
 PARAMETERS = tuple(f"x{index}" for index in range(6))
 OBJECTIVES = {"f1": "min", "f2": "min"}
+# BoTorch's reference point for ZDT1 (botorch.test_functions.multi_objective.ZDT1.ref_point).
+ZDT1_REFERENCE = (11.0, 11.0)
 POOL_SIZE = 300
 """Number of random candidates ``pool-mobo`` chooses from (unless its options name a pool)."""
 
@@ -94,6 +100,19 @@ def zdt1(x: Sequence[float]) -> tuple[float, float]:
     f1 = float(x[0])
     g = 1.0 + 9.0 * float(np.mean(x[1:]))
     return f1, g * (1.0 - math.sqrt(f1 / g))
+
+
+def zdt1_hypervolume(values: Iterable[Sequence[float]]) -> float:
+    """Hypervolume that minimised ``(f1, f2)`` rows dominate below ``ZDT1_REFERENCE``.
+
+    Example:
+        >>> zdt1_hypervolume([(0.0, 1.0), (1.0, 0.0)])
+        120.0
+    """
+    from multiobjective import hypervolume
+
+    rows = np.asarray(list(values), dtype=float).reshape(-1, 2)
+    return hypervolume(-rows, -np.asarray(ZDT1_REFERENCE))
 
 
 def busy_fraction(intervals: Iterable[tuple[float, float]], workers: int) -> float:
@@ -326,6 +345,7 @@ def measure_method(
         ``busy``, ``idle_s`` (:func:`idle_split`), ``wall_s``, ``trials_finished``, ``trials_errored``, ``suggest_ms``
         (``p50``/``p90``/``max`` over the calls that returned a config), ``suggest_calls`` (those
         calls), ``suggest_calls_all`` (every call, ``None`` answers included) and
+        ``hypervolume`` (:func:`zdt1_hypervolume` of the finished trials) and
         ``random_fallbacks`` (suggestions that were random configurations handed out while a
         model step overran, for searchers that count them, e.g. ``ax-mobo``; else ``None``).
     """
@@ -347,6 +367,11 @@ def measure_method(
         if result.error is None and result.metrics and "ended_at" in result.metrics
     ]
     suggested = [call.seconds * 1000.0 for call in timer.calls if call.suggested]
+    objectives = [
+        (result.metrics["f1"], result.metrics["f2"])
+        for result in grid
+        if result.error is None and result.metrics and "ended_at" in result.metrics
+    ]
     return {
         "busy": busy_fraction(intervals, workers),
         "idle_s": idle_split(intervals, workers),
@@ -356,6 +381,7 @@ def measure_method(
         "suggest_ms": percentile_summary(suggested),
         "suggest_calls": len(suggested),
         "suggest_calls_all": len(timer.calls),
+        "hypervolume": zdt1_hypervolume(objectives),
         "random_fallbacks": getattr(searcher, "random_fallbacks", None),
     }
 
@@ -434,6 +460,7 @@ def utilisation_table(summary: Mapping[str, Any]) -> pd.DataFrame:
             "p90 ms": result["suggest_ms"]["p90"],
             "max ms": result["suggest_ms"]["max"],
             "suggest calls": result["suggest_calls"],
+            "hypervolume": result.get("hypervolume"),
             "random fallbacks": result.get("random_fallbacks"),
         })
     table = pd.DataFrame(rows)

@@ -23,10 +23,11 @@ Example:
 from __future__ import annotations
 
 import atexit
+import bisect
 import logging
 import threading
 import weakref
-from typing import Callable
+from typing import Callable, Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,23 @@ _EXIT_TIMEOUT_S = 60.0
 def _stop_live_workers() -> None:
     for worker in list(_LIVE_WORKERS):
         worker.stop(timeout=_EXIT_TIMEOUT_S)
+
+
+def largest_burst(times: Sequence[float], window: float) -> int:
+    """The most of ``times`` (seconds, ascending) that fall within any span of ``window`` seconds.
+
+    A searcher that prepares suggestions ahead needs this many ready to serve trials that end
+    together: results arriving within one model step of each other cannot wait for one each.
+
+    Example:
+        >>> largest_burst([0.0, 0.1, 0.2, 5.0, 9.0, 9.5], window=1.0)
+        3
+        >>> largest_burst([], window=1.0)
+        0
+    """
+    if window < 0:
+        raise ValueError(f"window={window!r}: expected seconds >= 0")
+    return max((bisect.bisect_right(times, start + window) - index for index, start in enumerate(times)), default=0)
 
 
 class BackgroundWorkerError(RuntimeError):

@@ -32,7 +32,7 @@ from ray.tune.search import Searcher
 from multiobjective.objectives import Objectives, finite_or_none
 from searchers._ax_adapter import configure_generation_strategy
 from searchers._ax_journal import apply_entry, client_from_json, client_to_json, replay_entry
-from searchers._background import BackgroundWorker
+from searchers._background import BackgroundWorker, largest_burst
 from searchers._threads import torch_thread_limit
 from searchers._tune_space import AxSpaceCodec, flatten_search_space
 
@@ -51,6 +51,9 @@ _SNAPSHOT_AFTER_ENTRIES = 25
 # the last _STEP_HISTORY steps).
 _OVERDUE_FACTOR = 3.0
 _STEP_HISTORY = 10
+# Background mode: how many of the latest trial ends are searched for a burst (trials that end
+# within one model step of each other), for which that many suggestions are kept ready.
+_BURST_HISTORY = 16
 
 
 class AxMultiObjectiveSearch(Searcher):
@@ -116,13 +119,16 @@ class AxMultiObjectiveSearch(Searcher):
         background: Compute suggestions in a background thread (the default), so ``suggest``
             hands out a prepared configuration in milliseconds and Tune's event loop never
             waits on a model fit. One suggestion more than the free slots is kept ready, made
-            with the running trials as pending points; a prepared suggestion is discarded
-            (marked abandoned in Ax) and remade once ``refresh_after`` results arrived after
-            it was made. Which results a suggestion saw then depends on timing, so seeded runs
+            with the running trials (and the suggestions prepared before it) as pending points;
+            when trials end in bursts (``b`` of them within one model step of each other, among
+            the last 16 that ended), ``b`` are kept ready, so a wave of trials that end together
+            never waits for one model step after another. A prepared suggestion is discarded
+            (marked abandoned in Ax) and remade once ``refresh_after + b - 1`` results arrived
+            after it was made. Which results a suggestion saw then depends on timing, so seeded runs
             repeat exactly only with ``background=False``: every suggestion is computed in
             ``suggest`` from all results so far (the reproducible mode).
-        refresh_after: Results after which a prepared suggestion is remade (background mode);
-            ``None``: ``max(2, max_concurrent)``.
+        refresh_after: Results after which a prepared suggestion is remade (background mode),
+            beyond those of a burst (see ``background``); ``None``: ``max(2, max_concurrent)``.
         max_wait_s: Background mode: when ``suggest`` finds nothing prepared and the model step
             it waits for has run longer than ``max(max_wait_s, 3 x the median of the last 10
             steps)``, it hands out a uniformly random configuration instead (attached to Ax
@@ -201,6 +207,7 @@ class AxMultiObjectiveSearch(Searcher):
         self._max_wait_s = None if max_wait_s is None else float(max_wait_s)
         self._step_seconds: deque[float] = deque(maxlen=_STEP_HISTORY)  # the last model steps
         self._step_started: float | None = None  # monotonic start of the model step running now
+        self._trial_ends: deque[float] = deque(maxlen=_BURST_HISTORY)  # monotonic times, this process only
         self._fallback_rng: Any = None  # random configurations handed out when a step overran
         self._fallbacks = 0
         self._resolved: dict[str, int] = {}  # fallback key -> Ax trial index, once attached
@@ -294,6 +301,8 @@ class AxMultiObjectiveSearch(Searcher):
         trial_index = self._live.pop(trial_id, None)
         if trial_index is None:
             return
+        with self._lock:
+            self._trial_ends.append(time.monotonic())
         last_seen = self._last_progression.pop(trial_id, None)
         self._finished[trial_id] = trial_index
         if error:
@@ -367,6 +376,7 @@ class AxMultiObjectiveSearch(Searcher):
         for name in ("_client", "_codec", "_saved_state", "_snapshot", "_lock", "_worker", "_fallback_rng",
                      "_step_started"):
             state[name] = None
+        state["_trial_ends"] = deque(maxlen=_BURST_HISTORY)  # monotonic times mean nothing elsewhere
         state["_journal"], state["_inbox"] = [], []
         state["_pickled_state"] = json.loads(self._state_text()) if self._client is not None else None
         return state
@@ -380,6 +390,7 @@ class AxMultiObjectiveSearch(Searcher):
                               ("_step_started", None)):
             state.setdefault(name, default)
         state.setdefault("_step_seconds", deque(maxlen=_STEP_HISTORY))
+        state.setdefault("_trial_ends", deque(maxlen=_BURST_HISTORY))
         self.__dict__.update(state)
         self._lock = threading.RLock()
         self._worker = self._new_worker()
@@ -482,8 +493,9 @@ class AxMultiObjectiveSearch(Searcher):
 
     def _take_ready(self) -> tuple[int, dict[str, Any], int | None] | None:
         """The oldest prepared suggestion that is not stale (stale ones are abandoned)."""
+        burst = self._burst()
         with self._lock:
-            while self._ready and self._is_stale(self._ready[0]):
+            while self._ready and self._is_stale(self._ready[0], burst):
                 trial_index = self._ready.popleft()[0]
                 self._inbox.append(["abandoned", trial_index])
             return self._ready.popleft() if self._ready else None
@@ -538,26 +550,42 @@ class AxMultiObjectiveSearch(Searcher):
         )
         return key, parameters, None
 
-    def _is_stale(self, item: tuple[int, dict[str, Any], int | None]) -> bool:
+    def _burst(self) -> int:
+        """The most recent trial ends that fell within one model step of each other.
+
+        A model step here is the longest of the last ones (the quasi-random steps before the model
+        takes over cost milliseconds, so a median would see no burst in the first waves). At least
+        1, at most ``max_concurrent``: shorter trials can end several times per step, but no more
+        than ``max_concurrent`` suggestions are ever wanted at once.
+        """
+        with self._lock:
+            ends, steps = list(self._trial_ends), list(self._step_seconds)
+        if not steps:
+            return 1
+        burst = max(1, largest_burst(ends, max(steps)))
+        return burst if self._max_concurrent is None else min(burst, self._max_concurrent)
+
+    def _is_stale(self, item: tuple[int, dict[str, Any], int | None], burst: int = 1) -> bool:
         seen = item[2]
-        return seen is not None and self._results_seen - seen >= self._refresh_after
+        return seen is not None and self._results_seen - seen >= self._refresh_after + burst - 1
 
     def _background_step(self) -> None:
-        """Apply the reported results, drop stale suggestions, prepare up to free slots + 1.
+        """Apply the reported results, drop stale suggestions, prepare up to free slots + 1 (or a burst's worth).
 
         One suggestion at a time: a waiting ``suggest`` gets the first as soon as it is made,
         and each next one sees the results that arrived meanwhile.
         """
         while True:
             self._apply_inbox()
+            burst = self._burst()
             with self._lock:
-                kept = [item for item in self._ready if not self._is_stale(item)]
+                kept = [item for item in self._ready if not self._is_stale(item, burst)]
                 for item in self._ready:
-                    if self._is_stale(item):
+                    if self._is_stale(item, burst):
                         self._inbox.append(["abandoned", item[0]])
                 self._ready = deque(kept)
                 free = max(0, self._max_concurrent - len(self._live)) if self._max_concurrent else 0
-                wanted = free + 1 - len(self._ready)
+                wanted = max(free + 1, burst) - len(self._ready)
             self._apply_inbox()
             if wanted <= 0 or self._worker.stopping:
                 break

@@ -25,6 +25,7 @@ from benchmarks.utilisation import (
     utilisation_study,
     utilisation_table,
     zdt1,
+    zdt1_hypervolume,
 )
 
 
@@ -102,12 +103,21 @@ def test_zdt1_on_its_front_and_off_it():
     assert zdt1([0.25, 0.5, 0.5, 0.5, 0.5, 0.5]) == pytest.approx((0.25, 5.5 * (1 - math.sqrt(0.25 / 5.5))))
 
 
+def test_zdt1_hypervolume_from_botorchs_reference_point():
+    assert zdt1_hypervolume([(0.0, 1.0), (1.0, 0.0)]) == pytest.approx(120.0)  # 121 less the corner [0,1]^2
+    # A dominated row adds nothing; none at all dominates nothing.
+    assert zdt1_hypervolume([(0.0, 1.0), (1.0, 0.0), (2.0, 2.0)]) == pytest.approx(120.0)
+    assert zdt1_hypervolume([]) == 0.0
+    # One row on the front, f1 = 0.25, f2 = 0.5: (11 - 0.25) * (11 - 0.5).
+    assert zdt1_hypervolume([zdt1([0.25, 0, 0, 0, 0, 0])]) == pytest.approx(10.75 * 10.5)
+
+
 def test_table_has_one_row_per_method_and_marks_missing_values():
     summary = {
         "workers": 2, "trials": 4, "trial_seconds": 0.5,
         "methods": {
             "random": {"busy": 0.8, "wall_s": 3.0, "trials_finished": 4, "suggest_calls": 4,
-                       "idle_s": {"waiting": 0.25, "tail": 1.0}, "random_fallbacks": 2,
+                       "idle_s": {"waiting": 0.25, "tail": 1.0}, "random_fallbacks": 2, "hypervolume": 115.5,
                        "suggest_ms": {"p50": 0.1, "p90": 0.2, "max": 0.3}},
             "pool-mobo": {"busy": math.nan, "wall_s": 1.0, "trials_finished": 0, "suggest_calls": 0,
                           "suggest_ms": {"p50": None, "p90": None, "max": None}},
@@ -115,9 +125,9 @@ def test_table_has_one_row_per_method_and_marks_missing_values():
     }
     lines = markdown_table(utilisation_table(summary)).splitlines()
     assert lines[0] == ("| method | workers | trials | trial s | wall s | busy % | idle waiting s | idle tail s "
-                        "| suggest p50 ms | p90 ms | max ms | suggest calls | random fallbacks |")
-    assert lines[2] == "| random | 2 | 4 | 0.50 | 3.00 | 80.00 | 0.25 | 1.00 | 0.10 | 0.20 | 0.30 | 4 | 2 |"
-    assert lines[3] == "| pool-mobo | 2 | 0/4 | 0.50 | 1.00 | - | - | - | - | - | - | 0 | - |"
+                        "| suggest p50 ms | p90 ms | max ms | suggest calls | hypervolume | random fallbacks |")
+    assert lines[2] == "| random | 2 | 4 | 0.50 | 3.00 | 80.00 | 0.25 | 1.00 | 0.10 | 0.20 | 0.30 | 4 | 115.50 | 2 |"
+    assert lines[3] == "| pool-mobo | 2 | 0/4 | 0.50 | 1.00 | - | - | - | - | - | - | 0 | - | - |"
 
 
 # --- parse_method_options --------------------------------------------------------------------
@@ -270,5 +280,6 @@ def test_random_search_run_on_ray_keeps_the_workers_busy(ray_session, capsys):
     assert 0 <= result["suggest_ms"]["p50"] <= result["suggest_ms"]["p90"] <= result["suggest_ms"]["max"]
     assert result["wall_s"] >= 1.0  # two rounds of 0.5 s trials on two workers
     assert result["random_fallbacks"] is None  # RandomSearch has no model to fall back from
+    assert 0 < result["hypervolume"] < 121.0  # four ZDT1 points below BoTorch's reference (11, 11)
     assert any(line.startswith("| random | 2 | 4 |") for line in lines)
     assert ray_session.is_initialized()  # a session it did not start is left running

@@ -57,6 +57,7 @@ def test_the_next_suggestion_is_prepared_while_trials_run():
 
 def test_a_prepared_suggestion_is_remade_once_refresh_after_results_arrived():
     searcher = make_searcher(max_concurrent=3, refresh_after=2)
+    searcher._burst = lambda: 1  # trials that end one at a time (timing would decide otherwise)
     configs = {f"t{i}": searcher.suggest(f"t{i}") for i in range(3)}
     settle(searcher)
     stale = searcher._ready[0][0]
@@ -68,6 +69,44 @@ def test_a_prepared_suggestion_is_remade_once_refresh_after_results_arrived():
     assert stale not in [item[0] for item in searcher._ready]
     assert statuses(searcher)[stale] == "ABANDONED"
     assert all(seen == 2 for _, _, seen in searcher._ready)
+
+
+def test_a_burst_of_trial_ends_keeps_that_many_suggestions_ready():
+    searcher = make_searcher(max_concurrent=4)
+    configs = {f"t{i}": searcher.suggest(f"t{i}") for i in range(4)}
+    settle(searcher)
+    assert len(searcher._ready) == 1  # every slot busy, no burst seen yet: one ahead
+    for trial_id, config in configs.items():  # four trials end together, as a wave
+        finish(searcher, trial_id, config)
+    for i in range(4, 8):
+        searcher.suggest(f"t{i}")
+    settle(searcher)
+    # Every slot is busy again, but the next wave would find four ready, not one.
+    assert searcher._burst() == 4
+    assert len(searcher._ready) == 4
+    assert len(set(item[0] for item in searcher._ready)) == 4
+
+
+def test_suggestions_kept_for_a_burst_are_not_stale_within_it():
+    searcher = make_searcher(max_concurrent=3, refresh_after=2)
+    item = (0, {}, 10)
+    searcher._results_seen = 11
+    assert not searcher._is_stale(item)
+    searcher._results_seen = 12
+    assert searcher._is_stale(item)  # refresh_after results since it was made
+    assert not searcher._is_stale(item, burst=3)  # kept for a wave of three: two more allowed
+    searcher._results_seen = 14
+    assert searcher._is_stale(item, burst=3)
+    assert not searcher._is_stale((0, {}, None), burst=1)  # given by the user: never stale
+
+
+def test_trial_end_times_are_not_carried_to_another_process():
+    searcher = make_searcher(max_concurrent=2)
+    config = searcher.suggest("t0")
+    finish(searcher, "t0", config)
+    assert len(searcher._trial_ends) == 1
+    copy = cloudpickle.loads(cloudpickle.dumps(searcher))
+    assert len(copy._trial_ends) == 0 and copy._burst() >= 1
 
 
 def test_results_reach_ax_and_client_shows_only_the_trials_that_ran():
