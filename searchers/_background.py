@@ -23,8 +23,8 @@ Example:
 from __future__ import annotations
 
 import atexit
-import bisect
 import logging
+import math
 import threading
 import weakref
 from typing import Callable, Sequence
@@ -43,21 +43,31 @@ def _stop_live_workers() -> None:
         worker.stop(timeout=_EXIT_TIMEOUT_S)
 
 
-def largest_burst(times: Sequence[float], window: float) -> int:
-    """The most of ``times`` (seconds, ascending) that fall within any span of ``window`` seconds.
+def largest_backlog(times: Sequence[float], seconds_each: float) -> int:
+    """The most of ``times`` that one maker, ``seconds_each`` per item, could not have served in time.
 
-    A searcher that prepares suggestions ahead needs this many ready to serve trials that end
-    together: results arriving within one model step of each other cannot wait for one each.
+    ``times`` (ascending) are when items were wanted, e.g. when trials ended and each needed a
+    new suggestion. Over every span ``[t_i, t_j]``, ``j - i + 1`` items were wanted while the
+    maker finished only ``floor((t_j - t_i) / seconds_each)``: the largest difference is how
+    many must be ready beforehand for none to wait. Trials that end together need one each;
+    trials that end one model step apart or more need one.
 
     Example:
-        >>> largest_burst([0.0, 0.1, 0.2, 5.0, 9.0, 9.5], window=1.0)
+        >>> largest_backlog([0.0, 0.1, 0.2, 5.0, 9.0, 9.5], seconds_each=1.0)
         3
-        >>> largest_burst([], window=1.0)
+        >>> largest_backlog([0.0, 0.1, 2.0, 2.1], seconds_each=1.2)  # two pairs, 2 s apart
+        3
+        >>> largest_backlog([0.0, 2.5, 5.0, 7.5], seconds_each=1.0)
+        1
+        >>> largest_backlog([], seconds_each=1.0)
         0
     """
-    if window < 0:
-        raise ValueError(f"window={window!r}: expected seconds >= 0")
-    return max((bisect.bisect_right(times, start + window) - index for index, start in enumerate(times)), default=0)
+    if not seconds_each > 0:
+        raise ValueError(f"seconds_each={seconds_each!r}: expected seconds > 0")
+    return max(
+        (j - i + 1 - math.floor((times[j] - times[i]) / seconds_each) for i in range(len(times)) for j in range(i, len(times))),
+        default=0,
+    )
 
 
 class BackgroundWorkerError(RuntimeError):

@@ -32,7 +32,7 @@ from ray.tune.search import Searcher
 from multiobjective.objectives import Objectives, finite_or_none
 from searchers._ax_adapter import configure_generation_strategy
 from searchers._ax_journal import apply_entry, client_from_json, client_to_json, replay_entry
-from searchers._background import BackgroundWorker, largest_burst
+from searchers._background import BackgroundWorker, largest_backlog
 from searchers._threads import torch_thread_limit
 from searchers._tune_space import AxSpaceCodec, flatten_search_space
 
@@ -120,9 +120,10 @@ class AxMultiObjectiveSearch(Searcher):
             hands out a prepared configuration in milliseconds and Tune's event loop never
             waits on a model fit. One suggestion more than the free slots is kept ready, made
             with the running trials (and the suggestions prepared before it) as pending points;
-            when trials end in bursts (``b`` of them within one model step of each other, among
-            the last 16 that ended), ``b`` are kept ready, so a wave of trials that end together
-            never waits for one model step after another. A prepared suggestion is discarded
+            when trials end in bursts (the last 16 that ended wanted ``b`` suggestions faster
+            than model steps could make them, e.g. ``b`` trials ending together), ``b`` are kept
+            ready, so a wave of trials that end together does not wait for one model step after
+            another. A prepared suggestion is discarded
             (marked abandoned in Ax) and remade once ``refresh_after + b - 1`` results arrived
             after it was made. Which results a suggestion saw then depends on timing, so seeded runs
             repeat exactly only with ``background=False``: every suggestion is computed in
@@ -551,18 +552,18 @@ class AxMultiObjectiveSearch(Searcher):
         return key, parameters, None
 
     def _burst(self) -> int:
-        """The most recent trial ends that fell within one model step of each other.
+        """How many suggestions recent trial ends wanted faster than the worker could make them.
 
-        A model step here is the longest of the last ones (the quasi-random steps before the model
-        takes over cost milliseconds, so a median would see no burst in the first waves). At least
-        1, at most ``max_concurrent``: shorter trials can end several times per step, but no more
-        than ``max_concurrent`` suggestions are ever wanted at once.
+        ``largest_backlog`` of the last trial ends, a model step taken as the longest of the
+        last ones (the quasi-random steps before the model takes over cost milliseconds). At
+        least 1, at most ``max_concurrent``: no more than ``max_concurrent`` suggestions are
+        ever wanted at once.
         """
         with self._lock:
             ends, steps = list(self._trial_ends), list(self._step_seconds)
-        if not steps:
+        if not steps or max(steps) <= 0:
             return 1
-        burst = max(1, largest_burst(ends, max(steps)))
+        burst = max(1, largest_backlog(ends, max(steps)))
         return burst if self._max_concurrent is None else min(burst, self._max_concurrent)
 
     def _is_stale(self, item: tuple[int, dict[str, Any], int | None], burst: int = 1) -> bool:

@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import pytest
 
-from searchers._background import largest_burst
+from searchers._background import largest_backlog
 
 
 @pytest.mark.parametrize(
-    ("times", "window", "expected"),
+    ("times", "seconds_each", "expected"),
     [
         ([], 1.0, 0),
-        ([3.0], 0.0, 1),
+        ([3.0], 1.0, 1),
         ([0.0, 0.1, 0.2, 5.0, 9.0, 9.5], 1.0, 3),  # the wave at the start
-        ([0.0, 2.5, 5.0, 7.5], 1.0, 1),  # trials out of step: one at a time
-        ([0.0, 2.5, 5.0, 7.5], 2.5, 2),  # the span includes both of its ends
-        ([1.0, 1.0, 1.0], 0.0, 3),  # ends at the same instant
+        ([0.0, 2.5, 5.0, 7.5], 1.0, 1),  # trials out of step, each a model step apart or more
+        ([0.0, 0.9, 1.8, 2.7], 1.0, 2),  # each a little sooner than a step: the backlog grows
+        ([1.0, 1.0, 1.0], 1.0, 3),  # ends at the same instant
+        ([0.0, 0.1, 2.0, 2.1], 1.2, 3),  # two pairs 2 s apart: one made between them
         ([0.0, 10.0, 10.2, 10.3, 10.9], 1.0, 4),  # the wave later on
     ],
 )
-def test_largest_burst_counts_the_most_ends_within_one_window(times, window, expected):
-    assert largest_burst(times, window) == expected
+def test_largest_backlog_counts_what_one_maker_could_not_serve_in_time(times, seconds_each, expected):
+    assert largest_backlog(times, seconds_each) == expected
 
 
-def test_largest_burst_refuses_a_negative_window():
-    with pytest.raises(ValueError, match="window=-1.0: expected seconds >= 0"):
-        largest_burst([0.0], -1.0)
+@pytest.mark.parametrize("seconds_each", [0.0, -1.0])
+def test_largest_backlog_refuses_a_step_that_takes_no_time(seconds_each):
+    with pytest.raises(ValueError, match="expected seconds > 0"):
+        largest_backlog([0.0], seconds_each)
