@@ -51,8 +51,8 @@ _SNAPSHOT_AFTER_ENTRIES = 25
 # the last _STEP_HISTORY steps).
 _OVERDUE_FACTOR = 3.0
 _STEP_HISTORY = 10
-# Background mode: how many of the latest trial ends are searched for a burst (trials that end
-# within one model step of each other), for which that many suggestions are kept ready.
+# Background mode: how many of the latest trial ends are searched for a burst (suggestions wanted
+# faster than model steps could make them, see _burst), for which that many are kept ready.
 _BURST_HISTORY = 16
 
 
