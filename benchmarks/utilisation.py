@@ -361,17 +361,11 @@ def measure_method(
     with redirect_stdout(sys.stderr):  # Tune prints its experiment box even at verbose=0; stdout keeps our table
         grid = tuner.fit()
     wall_s = time.perf_counter() - started
-    intervals = [
-        (result.metrics["started_at"], result.metrics["ended_at"])
-        for result in grid
-        if result.error is None and result.metrics and "ended_at" in result.metrics
+    finished = [
+        result.metrics for result in grid if result.error is None and result.metrics and "ended_at" in result.metrics
     ]
+    intervals = [(metrics["started_at"], metrics["ended_at"]) for metrics in finished]
     suggested = [call.seconds * 1000.0 for call in timer.calls if call.suggested]
-    objectives = [
-        (result.metrics["f1"], result.metrics["f2"])
-        for result in grid
-        if result.error is None and result.metrics and "ended_at" in result.metrics
-    ]
     return {
         "busy": busy_fraction(intervals, workers),
         "idle_s": idle_split(intervals, workers),
@@ -381,7 +375,7 @@ def measure_method(
         "suggest_ms": percentile_summary(suggested),
         "suggest_calls": len(suggested),
         "suggest_calls_all": len(timer.calls),
-        "hypervolume": zdt1_hypervolume(objectives),
+        "hypervolume": zdt1_hypervolume((metrics["f1"], metrics["f2"]) for metrics in finished),
         "random_fallbacks": getattr(searcher, "random_fallbacks", None),
     }
 
