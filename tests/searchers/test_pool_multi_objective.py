@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 from botorch.utils.multi_objective.pareto import is_non_dominated
+from botorch.sampling import SobolQMCNormalSampler
 from ray.tune.search import Searcher
 
 import searchers.pool_multi_objective as pool_module
@@ -18,6 +19,7 @@ from searchers.pool_multi_objective import (
     PoolMultiObjectiveSearch,
     encode_candidates,
     log_prob_non_dominated,
+    prob_non_dominated_by_others,
     rank_normal_scores,
 )
 
@@ -450,6 +452,92 @@ def test_log_prob_non_dominated_matches_monte_carlo_and_ranks_hopeless_points_by
     assert torch.isfinite(log_p).all() and log_p[0] > log_p[1] > log_p[2] and float(log_p[0]) < -50
 
 
+def test_prob_non_dominated_by_others_matches_sampling_each_candidate_given_the_others():
+    """Brute force: per draw, sample candidate i from its conditional with the others held fixed."""
+    generator = torch.Generator().manual_seed(1)
+    observed = torch.randn(5, 2, generator=generator, dtype=torch.double)
+    draws = torch.randn(3, 8, 2, generator=generator, dtype=torch.double)
+    draws[0, 1] = draws[0, 0] - 0.1  # dominated by candidate 0 only: on the front once 0 is left out
+    mean = draws + 0.3 * torch.randn(draws.shape, generator=generator, dtype=torch.double)
+    sd = 0.2 + torch.rand(draws.shape, generator=generator, dtype=torch.double)
+    exact = prob_non_dominated_by_others(draws, mean, sd, observed, num_scored=6, chunk=4)
+    samples = mean + sd * torch.randn(100_000, *draws.shape, generator=generator, dtype=torch.double)
+    expected = torch.zeros(6, dtype=torch.double)
+    for i in range(6):
+        others = torch.cat([observed.expand(3, 5, 2), draws[:, [j for j in range(8) if j != i]]], dim=1)
+        own = samples[:, :, i]  # samples x draws x 2
+        dominated = (others.unsqueeze(0) >= own.unsqueeze(-2)).all(dim=-1).any(dim=-1)
+        expected[i] = (~dominated).double().mean()
+    assert exact.shape == (6,)
+    assert torch.allclose(exact, expected, atol=0.006), (exact, expected)
+    assert 0.05 < float(expected.min()) and float(expected.max()) < 0.95  # no trivial case
+
+
+@pytest.mark.parametrize("joint", [True, False])
+def test_rao_blackwellised_pareto_probability_agrees_with_many_counted_draws(monkeypatch, joint):
+    if not joint:
+        monkeypatch.setattr(pool_module, "_JOINT_DRAW_LIMIT", 1)
+    rng = np.random.default_rng(0)  # three features, two objectives that they explain in part
+    features = rng.uniform(size=(60, 3))
+    points = np.stack([features[:, 0] + 0.5 * rng.normal(size=60), features[:, 1] + 0.5 * rng.normal(size=60)], 1)
+    candidates = pd.DataFrame(features, columns=["u", "v", "w"])
+    searcher = PoolMultiObjectiveSearch(candidates, metric=["a", "b"], mode=["max", "max"], seed=0, background=False)
+    observed = {i: points[i].tolist() for i in range(0, len(points), 4)}
+    pending = [1, 2]
+    available = np.array([i for i in range(len(points)) if i not in observed and i not in pending])
+    train_x, train_y, key = searcher._training_data(observed)
+    model = searcher._fit(train_x, train_y, key)
+    scores = searcher._pareto_probability(model, train_y, available, pending, 0)  # 128 draws
+    x = torch.tensor(searcher._features[np.concatenate([available, pending])], dtype=torch.double)
+    with torch.no_grad():
+        posterior = model.posterior(x if joint else x.unsqueeze(1))
+        torch.manual_seed(0)
+        draws = posterior.rsample(torch.Size([20_000])).reshape(20_000, len(x), 2)
+    counted = pool_module.non_dominated(torch.cat([train_y.expand(20_000, *train_y.shape), draws], dim=-2))
+    counted = counted[:, len(train_y) : len(train_y) + len(available)].double().mean(dim=0)
+    assert float((scores - counted).abs().max()) < 0.04, (scores - counted).abs().max()
+    assert float((scores - counted).abs().mean()) < 0.006
+    assert int(scores.argmax()) == int(counted.argmax())
+    if joint:  # counting the very draws the estimate used is noisier
+        sampler = SobolQMCNormalSampler(torch.Size([pool_module._MC_SAMPLES]), seed=searcher._derived_seed(0))
+        with torch.no_grad():
+            same = sampler(model.posterior(x))
+        counts = pool_module.non_dominated(torch.cat([train_y.expand(len(same), *train_y.shape), same], dim=-2))
+        counts = counts[:, len(train_y) : len(train_y) + len(available)].double().mean(dim=0)
+        assert float((scores - counted).abs().mean()) < 0.5 * float((counts - counted).abs().mean())
+
+
+def test_conditionals_are_gaussian_conditioning_on_the_other_candidates():
+    rng = np.random.default_rng(2)
+    features = rng.uniform(size=(30, 2))
+    searcher = PoolMultiObjectiveSearch(
+        pd.DataFrame(features, columns=["u", "v"]), metric=["a", "b"], mode=["max", "max"], seed=0, background=False
+    )
+    observed = {i: [features[i].sum(), features[i, 0] - features[i, 1]] for i in range(0, 30, 3)}
+    train_x, train_y, key = searcher._training_data(observed)
+    model = searcher._fit(train_x, train_y, key)
+    x = torch.tensor(features[[i for i in range(30) if i not in observed]][:8], dtype=torch.double)
+    draws = torch.randn(4, 8, 2, generator=torch.Generator().manual_seed(0), dtype=torch.double)
+    mean, sd = pool_module._conditionals(model, x, draws, joint=True)
+    with torch.no_grad():
+        for output in range(2):
+            posterior = model.subset_output([output]).posterior(x)
+            mu, cov = posterior.mean.reshape(-1), posterior.distribution.covariance_matrix
+            for i in range(8):
+                rest = [j for j in range(8) if j != i]
+                weights = torch.linalg.solve(cov[rest][:, rest], cov[rest, i])
+                expected_mean = mu[i] + (draws[:, rest, output] - mu[rest]) @ weights
+                expected_sd = (cov[i, i] - cov[i, rest] @ weights).sqrt()
+                assert torch.allclose(mean[:, i, output], expected_mean, atol=1e-4, rtol=1e-3)
+                assert torch.allclose(sd[:, i, output], expected_sd.expand(4), atol=1e-5, rtol=1e-3)
+                assert float(expected_sd) < 0.9 * float(cov[i, i].sqrt())  # the others do inform it
+    marginal_mean, marginal_sd = pool_module._conditionals(model, x, draws, joint=False)
+    with torch.no_grad():
+        posterior = model.posterior(x.unsqueeze(1))
+    assert torch.allclose(marginal_mean, posterior.mean.squeeze(-2).expand(4, 8, 2))
+    assert torch.allclose(marginal_sd, posterior.variance.sqrt().squeeze(-2).expand(4, 8, 2))
+
+
 def test_pareto_ties_go_to_the_candidate_likeliest_to_escape_the_front_not_to_the_row_order():
     rng = np.random.default_rng(3)
     points = rng.uniform(0.0, 1.0, size=(48, 2))
@@ -494,6 +582,13 @@ def test_break_ties_never_reorders_candidates_the_draws_tell_apart():
     assert torch.equal(scores.argsort(descending=True).argsort()[counts == 3].sort().values,
                        torch.arange(int((counts == 3).sum())))  # the best-drawn stay first
     assert ((scores - probability) >= 0).all() and ((scores - probability) < 0.5 / pool_module._MC_SAMPLES).all()
+    # Rao-Blackwellised estimates are continuous: gaps far below 1/128 still decide, ties at 0 do not.
+    close = torch.linspace(0.3, 0.3001, len(available), dtype=torch.double).flip(0)
+    close[len(available) // 2 :] = 0.0
+    scores = searcher._break_ties(close, model, train_y, available)
+    half = len(available) // 2
+    assert torch.equal(scores[:half].argsort(descending=True), torch.arange(half))
+    assert float(scores[:half].min()) > float(scores[half:].max()) and len(set(scores[half:].tolist())) > 1
 
 
 def test_pareto_probability_keeps_pending_candidates_as_competitors():
