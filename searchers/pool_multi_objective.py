@@ -228,7 +228,7 @@ def prob_non_dominated_by_others(
         >>> prob_non_dominated_by_others(draws, draws, sd, observed, 2).tolist()
         [1.0, 0.0]
     """
-    samples, count, _ = draws.shape
+    samples = draws.shape[0]
     points = torch.cat([observed.expand(samples, *observed.shape), draws], dim=-2)
     keep = _first_two_fronts(points)
     width = int(keep.sum(dim=-1).max())
@@ -271,7 +271,7 @@ def _conditionals(model: Any, x: torch.Tensor, draws: torch.Tensor, joint: bool)
             sds.append(posterior.variance.detach().reshape(-1).clamp_min(1e-18).sqrt().expand(draws.shape[:-1]))
             continue
         covariance = posterior.distribution.covariance_matrix.detach()
-        scale = float(covariance.diagonal().mean())
+        scale = max(float(covariance.diagonal().mean()), 1e-12)
         for jitter in (1e-9, 1e-7, 1e-5, 1e-3):  # near-duplicate candidates make it near singular
             factor, info = torch.linalg.cholesky_ex(
                 covariance + jitter * scale * torch.eye(len(mean), dtype=covariance.dtype)
