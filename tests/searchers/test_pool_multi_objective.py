@@ -457,8 +457,12 @@ def test_prob_non_dominated_by_others_matches_sampling_each_candidate_given_the_
     generator = torch.Generator().manual_seed(1)
     observed = torch.randn(5, 2, generator=generator, dtype=torch.double)
     draws = torch.randn(3, 8, 2, generator=generator, dtype=torch.double)
-    draws[0, 1] = draws[0, 0] - 0.1  # dominated by candidate 0 only: on the front once 0 is left out
+    # In draw 0, candidate 0 beats every point and candidate 1 is dominated by it alone: 1 is on
+    # the front that candidate 0 must escape, though not on the draw's front.
+    draws[0, 0] = torch.cat([observed, draws[0]]).max(dim=0).values + 1.0
+    draws[0, 1] = draws[0, 0] - 0.1
     mean = draws + 0.3 * torch.randn(draws.shape, generator=generator, dtype=torch.double)
+    mean[0, 0] = draws[0, 1]  # candidate 0 given the others: centred on candidate 1
     sd = 0.2 + torch.rand(draws.shape, generator=generator, dtype=torch.double)
     exact = prob_non_dominated_by_others(draws, mean, sd, observed, num_scored=6, chunk=4)
     samples = mean + sd * torch.randn(100_000, *draws.shape, generator=generator, dtype=torch.double)
