@@ -18,6 +18,7 @@ from multiobjective.objectives import MODES, ObjectiveError, Objectives, finite_
 from multiobjective.pareto import (
     REFERENCE_POINT_MARGIN,
     hypervolume,
+    hypervolume_2d_batch,
     hypervolume_trace,
     pareto_mask,
     reference_point,
@@ -30,6 +31,7 @@ __all__ = [
     "Objectives",
     "finite_or_none",
     "hypervolume",
+    "hypervolume_2d_batch",
     "hypervolume_trace",
     "normalise_mode",
     "pareto_mask",

@@ -19,9 +19,18 @@ Example:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-__all__ = ["REFERENCE_POINT_MARGIN", "hypervolume", "hypervolume_trace", "pareto_mask", "reference_point"]
+__all__ = [
+    "REFERENCE_POINT_MARGIN",
+    "hypervolume",
+    "hypervolume_2d_batch",
+    "hypervolume_trace",
+    "pareto_mask",
+    "reference_point",
+]
 
 REFERENCE_POINT_MARGIN = 0.1
 """Share of the observed range by which the default reference point lies beyond the worst value,
@@ -120,6 +129,45 @@ def hypervolume(values: np.ndarray, reference: np.ndarray) -> float:
         Y=torch.as_tensor(matrix, dtype=torch.double),
     )
     return float(partitioning.compute_hypervolume())
+
+
+def hypervolume_2d_batch(points: Any, reference: Any) -> Any:
+    """Hypervolumes of many two-objective point sets at once: ``points`` is a ``... x n x 2`` tensor.
+
+    The same volume as :func:`hypervolume` (maximisation form), for every set in the batch, by one
+    sort and a running maximum: sorted by the first objective, descending, each point adds the
+    strip between the highest second objective before it and its own, as wide as its first
+    objective is beyond the reference. Values at or below the reference, and NaN, add nothing.
+    An acquisition that scores thousands of fantasised fronts per step needs this in one pass.
+
+    Args:
+        points: ``batch x n x 2`` tensor (any batch shape).
+        reference: two reference values (maximisation form).
+
+    Returns:
+        ``batch`` tensor of hypervolumes.
+
+    Example:
+        >>> import torch
+        >>> sets = torch.tensor([[[1.0, -1.0], [2.0, -2.0]], [[1.0, -1.0], [0.5, -5.0]]])
+        >>> hypervolume_2d_batch(sets, torch.tensor([0.0, -3.0])).tolist()
+        [3.0, 2.0]
+    """
+    import torch
+
+    reference = torch.as_tensor(reference, dtype=points.dtype, device=points.device).reshape(-1)
+    if points.shape[-1] != 2 or reference.shape[0] != 2:
+        raise ValueError(
+            f"points: got {points.shape[-1]} objectives and {reference.shape[0]} reference values; "
+            "hypervolume_2d_batch takes two of each (use hypervolume for other numbers)."
+        )
+    clean = torch.nan_to_num(points, nan=-torch.inf)
+    first = torch.maximum(clean[..., 0], reference[0])
+    second = torch.maximum(clean[..., 1], reference[1])
+    first, order = first.sort(dim=-1, descending=True)
+    top = second.gather(-1, order).cummax(dim=-1).values
+    below = torch.cat([torch.full_like(top[..., :1], float(reference[1])), top[..., :-1]], dim=-1)
+    return ((first - reference[0]) * (top - below)).sum(dim=-1)
 
 
 def hypervolume_trace(values: np.ndarray, reference: np.ndarray, include: np.ndarray | None = None) -> np.ndarray:

@@ -230,12 +230,13 @@ def _build_fabolas(problem: SearchProblem, **options: Any) -> Any:
 register_method(Method(
     "fabolas",
     "Fabolas: cost-aware multi-fidelity GP BO over the config and the training-set fraction "
-    "(config key data_fraction; one objective): FabolasSearch",
+    "(config key data_fraction; one objective, or the full-data Pareto front of two): FabolasSearch",
     _build_fabolas,
 ))
 register_method(Method(
     "gp-bo",
-    "Full-fidelity GP BO (max-value entropy search, every trial at data_fraction=1; one objective): "
+    "Full-fidelity GP BO (every trial at data_fraction=1; max-value entropy search for one objective, "
+    "hypervolume knowledge gradient for two): "
     "FabolasSearch(min_fidelity=1)",
     _build_fabolas,
     defaults={"min_fidelity": 1.0},

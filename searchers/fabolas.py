@@ -12,6 +12,12 @@ user names (``data_fraction`` by default); the trainable subsamples its training
 With ``min_fidelity=1`` every evaluation is at full data and the same machinery is plain GP
 Bayesian optimisation with max-value entropy search: the ``gp-bo`` baseline of the benchmarks.
 
+With two objectives (say accuracy and latency) the target is the Pareto front at ``s = 1``: one
+downsampling-kernel GP per objective, and the ``(x, s)`` whose result is expected to grow the
+hypervolume of the predicted full-data front the most per unit of cost (a discrete hypervolume
+knowledge gradient, :func:`searchers._fabolas_acquisition.hypervolume_knowledge_gradient`).
+:meth:`FabolasSearch.pareto_set` returns the configurations on that front.
+
 Worked example: ``examples/fabolas_digits.py``.
 """
 
@@ -31,14 +37,21 @@ from botorch.models import SingleTaskMultiFidelityGP
 from botorch.models.transforms.outcome import Standardize
 from ray.tune.search import Searcher
 
-from multiobjective import Objectives, finite_or_none
-from searchers._fabolas_acquisition import ACQUISITIONS, candidate_set, choose_next, fidelity_ladder
+from multiobjective import Objectives, finite_or_none, hypervolume, pareto_mask, reference_point
+from searchers._fabolas_acquisition import (
+    ACQUISITIONS,
+    PARETO_ACQUISITIONS,
+    candidate_set,
+    choose_next,
+    choose_next_pareto,
+    fidelity_ladder,
+)
 from searchers._fabolas_cost import fit_cost_model
 from searchers._fabolas_fit import fit_warm, needs_refit
 from searchers._fabolas_space import DEFAULT_FIDELITY_KEY, UnitCubeSpace
 from searchers._threads import torch_thread_limit
 
-__all__ = ["DEFAULT_FIDELITY_KEY", "FabolasSearch", "Incumbent"]
+__all__ = ["DEFAULT_FIDELITY_KEY", "FabolasSearch", "Incumbent", "ParetoMember"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,30 +76,53 @@ class Incumbent:
     evaluated_at_full: bool
 
 
+@dataclass(frozen=True)
+class ParetoMember:
+    """A configuration on the Pareto front predicted at full data (posterior means at ``s = 1``).
+
+    Attributes:
+        config: The Tune config, its fraction key set to 1.
+        predicted: Posterior mean of each objective at ``s = 1``, in the metrics' own units.
+        evaluated_at_full: Whether this configuration has a finished evaluation at ``s = 1``.
+    """
+
+    config: dict[str, Any]
+    predicted: dict[str, float]
+    evaluated_at_full: bool
+
+
 class FabolasSearch(Searcher):
     r"""Cost-aware multi-fidelity Bayesian optimisation over ``(x, s)``, ``s`` the training-set fraction.
 
     ``(x, s)_next = argmax_{x, s} I(f(., 1)^*; f(x, s)) / cost(x, s)``, ``f ~ GP(0, k_x(x, x') *
     (c + (1 - s)^(1 + delta) (1 - s')^(1 + delta)))`` (the downsampling kernel), ``cost`` learned.
+    With two objectives, one such GP per objective and
+    ``(x, s)_next = argmax_{x, s} (E[HV(front_{n+1})] - HV(front_n)) / cost(x, s)``, the fronts
+    those of the posterior means at ``s = 1`` over the evaluated configurations (and ``x``).
 
     The first ``num_initial`` suggestions are random configurations at the small fractions
     ``min_fidelity * (1, 2, 4)`` (cheap, and they span the fraction axis); then the model
     decides. Pending trials are fantasised by the acquisition and never suggested twice, so
     parallel workers get different points. With ``incumbent_share > 0`` that share of the
     suggestions re-evaluates the current :meth:`incumbent` at ``s = 1`` (once per incumbent), so
-    the run ends with a fully trained model of the configuration it recommends.
+    the run ends with a fully trained model of the configuration it recommends (with two
+    objectives: the members of :meth:`pareto_set` not yet evaluated at ``s = 1``, the largest
+    hypervolume contribution first).
 
     Args:
         space: Tune search space (domains, constants, nested dicts); may come from the Tuner.
             It must not contain ``fidelity_key``.
-        metric: Objective name (or a one-objective ``multiobjective.Objectives``).
-        mode: ``"min"`` or ``"max"``.
+        metric: Objective name, or two names for a Pareto front (or a ``multiobjective.Objectives``).
+        mode: ``"min"`` or ``"max"`` (one per metric).
         fidelity_key: Config key of the fraction ``s`` handed to the trainable.
         min_fidelity: Smallest fraction, in ``(0, 1]``; ``1`` gives full-fidelity GP BO.
         cost_metric: Result key holding the measured cost of a trial (default: Tune's wall time
             ``time_total_s``; e.g. ``"gpu_seconds"``).
-        acquisition: ``"mes"`` (multi-fidelity max-value entropy, scored on candidate sets) or
-            ``"kg"`` (multi-fidelity knowledge gradient, optimised; slower).
+        acquisition: One objective: ``"mes"`` (multi-fidelity max-value entropy, scored on
+            candidate sets; the default) or ``"kg"`` (multi-fidelity knowledge gradient,
+            optimised; slower). Two objectives: ``"hvkg"`` (the default; the hypervolume
+            knowledge gradient, scored on candidate sets). ``None``: the default for the
+            number of objectives.
         num_initial: Random suggestions before the model takes over.
         incumbent_share: Share of the suggestions, in ``[0, 1)``, spent evaluating the incumbent
             at ``s = 1``.
@@ -116,7 +152,7 @@ class FabolasSearch(Searcher):
         fidelity_key: str = DEFAULT_FIDELITY_KEY,
         min_fidelity: float = 1 / 32,
         cost_metric: str = DEFAULT_COST_METRIC,
-        acquisition: str = "mes",
+        acquisition: str | None = None,
         num_initial: int = 5,
         incumbent_share: float = 0.0,
         num_candidates: int = 256,
@@ -130,8 +166,11 @@ class FabolasSearch(Searcher):
         _check_text("cost_metric", cost_metric)
         if isinstance(min_fidelity, bool) or not isinstance(min_fidelity, numbers.Real) or not 0 < min_fidelity <= 1:
             raise ValueError(f"min_fidelity: got {min_fidelity!r}; use a fraction in (0, 1], e.g. 1/32.")
-        if acquisition not in ACQUISITIONS:
-            raise ValueError(f"acquisition: got {acquisition!r}; use one of {list(ACQUISITIONS)}.")
+        if acquisition is not None and acquisition not in ACQUISITIONS + PARETO_ACQUISITIONS:
+            raise ValueError(
+                f"acquisition: got {acquisition!r}; use one of {list(ACQUISITIONS)} for one objective, "
+                f"{list(PARETO_ACQUISITIONS)} for two, or None for the default."
+            )
         for name, value, low in (("num_initial", num_initial, 1), ("num_candidates", num_candidates, 8),
                                  ("fidelity_levels", fidelity_levels, 2)):
             _check_int(name, value, low)
@@ -143,11 +182,11 @@ class FabolasSearch(Searcher):
             if value is not None:
                 _check_int(name, value, 1)
         super().__init__()
+        self._acquisition = acquisition
         self._set_objectives(Objectives.optional(metric, mode))
         self._fidelity_key = fidelity_key
         self._min_fidelity = float(min_fidelity)
         self._cost_metric = cost_metric
-        self._acquisition = acquisition
         self._num_initial = int(num_initial)
         self._incumbent_share = float(incumbent_share)
         self._num_candidates = int(num_candidates)
@@ -222,26 +261,30 @@ class FabolasSearch(Searcher):
         point = self._pending.pop(trial_id, None)
         if point is None or error or not result:
             return
-        value = result.get(self._metric)
+        names = list(self._objectives.names)
+        values = [result.get(name) for name in names]
         cost = result.get(self._cost_metric)
-        for name, present, seen in ((self._metric, value is not None, self._objective_seen),
-                                    (self._cost_metric, cost is not None, self._cost_seen)):
+        checks = [(name, "metric", value is not None, self._objective_seen) for name, value in zip(names, values)]
+        checks.append((self._cost_metric, "cost_metric", cost is not None, self._cost_seen))
+        for name, argument, present, seen in checks:
             if not present and not seen:
-                argument = "metric" if name == self._metric else "cost_metric"
                 raise ValueError(
                     f"{argument}: got {name!r}, but trial {trial_id} finished without reporting it "
                     f"(it reported {sorted(k for k in result if not k.startswith('config/'))}); report "
                     f"{name!r} from the trainable with tune.report, or pass {argument}= one of those keys."
                 )
-        self._objective_seen |= value is not None
+        self._objective_seen |= all(value is not None for value in values)
         self._cost_seen |= cost is not None
-        number = finite_or_none(value)
-        if number is None:
-            logger.warning("trial %s reported %s=%r; it is not used to fit the model", trial_id, self._metric, value)
+        numbers = [finite_or_none(value) for value in values]
+        if any(number is None for number in numbers):
+            logger.warning(
+                "trial %s reported %s; it is not used to fit the model", trial_id,
+                ", ".join(f"{name}={value!r}" for name, value in zip(names, values)),
+            )
             return
-        sign = 1.0 if self._objectives.modes[0] == "max" else -1.0
+        signed = tuple(float(v) for v in self._objectives.to_maximisation(np.array([numbers]))[0])
         cost_value = finite_or_none(cost)
-        self._observations[trial_id] = (point[0], point[1], sign * number, math.nan if cost_value is None else cost_value)
+        self._observations[trial_id] = (point[0], point[1], signed, math.nan if cost_value is None else cost_value)
 
     # ------------------------------------------------------------------ public queries
     def incumbent(self) -> Incumbent | None:
@@ -249,17 +292,48 @@ class FabolasSearch(Searcher):
 
         With fewer than three results there is no model yet, and the best value observed at the
         largest fraction stands in for the prediction.
+
+        Raises:
+            ValueError: with two objectives, which have a front, not one best configuration
+                (see :meth:`pareto_set`).
         """
+        if self._objectives is not None and len(self._objectives) > 1:
+            raise ValueError(
+                f"incumbent: the search has {len(self._objectives)} objectives {list(self._objectives.names)}, "
+                "so there is a front, not one best configuration; call pareto_set() instead."
+            )
         if not self._observations or self._space is None:
             return None
         configs, predicted = self._predict_full()
-        best = int(np.argmax(predicted))
+        best = int(np.argmax(predicted[:, 0]))
         x = configs[best]
         sign = 1.0 if self._objectives.modes[0] == "max" else -1.0
-        config = self._space.decode(x)
-        config[self._fidelity_key] = 1.0
-        evaluated = any(s >= 1.0 and np.allclose(ox, x) for ox, s, _, _ in self._observations.values())
-        return Incumbent(config=config, predicted=sign * float(predicted[best]), evaluated_at_full=evaluated)
+        return Incumbent(
+            config=self._full_config(x), predicted=sign * float(predicted[best, 0]),
+            evaluated_at_full=self._evaluated_at_full(x),
+        )
+
+    def pareto_set(self) -> list[ParetoMember]:
+        """The evaluated configurations whose posterior means at ``s = 1`` are Pareto-optimal.
+
+        With one objective, the configurations tied for the best posterior mean. Ordered by the
+        first objective, best first; empty before any result. With fewer than three results the
+        values observed at the largest fraction stand in for the predictions.
+        """
+        if not self._observations or self._space is None:
+            return []
+        configs, predicted = self._predict_full()
+        members = np.flatnonzero(pareto_mask(predicted))
+        members = members[np.argsort(-predicted[members, 0], kind="stable")]
+        natural = self._objectives.to_maximisation(predicted)  # the signs undo themselves
+        return [
+            ParetoMember(
+                config=self._full_config(configs[i]),
+                predicted={name: float(natural[i, j]) for j, name in enumerate(self._objectives.names)},
+                evaluated_at_full=self._evaluated_at_full(configs[i]),
+            )
+            for i in members
+        ]
 
     @property
     def fidelity_key(self) -> str:
@@ -267,7 +341,8 @@ class FabolasSearch(Searcher):
         return self._fidelity_key
 
     def model(self) -> SingleTaskMultiFidelityGP | None:
-        """The objective's GP over ``(x, s)`` fitted to the results so far (maximisation form), or ``None``."""
+        """The objectives' GP over ``(x, s)`` (one output per objective, maximisation form) fitted
+        to the results so far, or ``None`` before three results."""
         if len(self._observations) < _MIN_MODEL_OBSERVATIONS:
             return None
         with torch_thread_limit(self._torch_threads):
@@ -295,12 +370,24 @@ class FabolasSearch(Searcher):
     def _incumbent_point(self) -> tuple[np.ndarray, float] | None:
         with torch_thread_limit(self._torch_threads):
             configs, predicted = self._predict_full()
-        x = configs[int(np.argmax(predicted))]
-        key = tuple(np.round(x, 9))
-        busy = any(np.allclose(px, x) and ps >= 1.0 for px, ps in self._pending.values())
-        if key in self._incumbent_runs or busy:
-            return None
-        return x, 1.0
+        if predicted.shape[1] == 1:
+            order = [int(np.argmax(predicted[:, 0]))]
+        else:  # the front's members not yet run at full data, largest hypervolume contribution first
+            members = np.flatnonzero(pareto_mask(predicted))
+            reference = reference_point(predicted)
+            whole = hypervolume(predicted[members], reference)
+            contribution = [whole - hypervolume(np.delete(predicted[members], k, axis=0), reference)
+                            for k in range(len(members))]
+            order = [int(members[k]) for k in np.argsort(contribution, kind="stable")[::-1]
+                     if not self._evaluated_at_full(configs[members[k]])]
+        for index in order:
+            x = configs[index]
+            busy = any(np.allclose(px, x) and ps >= 1.0 for px, ps in self._pending.values())
+            if tuple(np.round(x, 9)) not in self._incumbent_runs and not busy:
+                return x, 1.0
+            if predicted.shape[1] == 1:
+                break
+        return None
 
     def _model_point(self) -> tuple[np.ndarray, float] | None:
         try:
@@ -310,14 +397,19 @@ class FabolasSearch(Searcher):
                 cost_model = self._fit_cost()
                 train_x, _ = self._training_data()
                 configs, predicted = self._predict_full(model)
-                anchors = configs[np.argsort(-predicted)[:_LOCAL_ANCHORS]]
-                candidates = candidate_set(self._space, self._rng, self._num_candidates, anchors)
+                candidates = candidate_set(self._space, self._rng, self._num_candidates, _anchors(configs, predicted))
                 pending = [np.append(x, s) for x, s in self._pending.values()]
                 x_pending = torch.tensor(np.array(pending), dtype=torch.double) if pending else None
                 exclude = train_x if x_pending is None else torch.cat([train_x, x_pending])
+                if predicted.shape[1] > 1:
+                    return choose_next_pareto(
+                        model, cost_model, candidates, self._fidelities, designs=configs,
+                        x_pending=x_pending, exclude=exclude,
+                        seed=(self._seed * 1_000_003 + self._num_suggested) % 2**31,
+                    )
                 return choose_next(
-                    self._acquisition, model, cost_model, candidates, self._fidelities,
-                    x_pending=x_pending, exclude=exclude, best_value=float(predicted.max()),
+                    self._acquisition_name(), model, cost_model, candidates, self._fidelities,
+                    x_pending=x_pending, exclude=exclude, best_value=float(predicted[:, 0].max()),
                     min_fidelity=self._min_fidelity, snap=self._space.snap,
                 )
         except Exception as error:  # a numerical failure must not end a long tuning run
@@ -328,7 +420,7 @@ class FabolasSearch(Searcher):
     def _training_data(self) -> tuple[torch.Tensor, torch.Tensor]:
         rows = list(self._observations.values())
         train_x = torch.tensor(np.array([np.append(x, s) for x, s, _, _ in rows]), dtype=torch.double)
-        train_y = torch.tensor([[y] for _, _, y, _ in rows], dtype=torch.double)
+        train_y = torch.tensor(np.array([np.atleast_1d(y) for _, _, y, _ in rows]), dtype=torch.double)
         return train_x, train_y
 
     def _fit_model(self) -> SingleTaskMultiFidelityGP:
@@ -337,7 +429,7 @@ class FabolasSearch(Searcher):
         train_x, train_y = self._training_data()
         model = SingleTaskMultiFidelityGP(
             train_x, train_y, data_fidelities=[train_x.shape[1] - 1], linear_truncated=False,
-            outcome_transform=Standardize(m=1),
+            outcome_transform=Standardize(m=train_y.shape[1]),
         )
         count = len(self._observations)
         optimise = self._states["model"] is None or needs_refit(count, self._states["model_n"])
@@ -368,33 +460,57 @@ class FabolasSearch(Searcher):
         return model
 
     def _predict_full(self, model: Any = None) -> tuple[np.ndarray, np.ndarray]:
-        """Distinct evaluated configurations and their predicted objective at ``s = 1`` (maximisation form)."""
+        """Distinct evaluated configurations and their predicted objectives at ``s = 1``
+        (``configurations x objectives``, maximisation form)."""
         rows = list(self._observations.values())
         configs = np.unique(np.array([x for x, _, _, _ in rows]), axis=0)
         if model is None and len(rows) >= _MIN_MODEL_OBSERVATIONS:
             model = self._fit_model()
-        if model is None:  # too few results for a model: the value seen at the largest fraction
+        if model is None:  # too few results for a model: the values seen at the largest fraction
             best = {}
             for x, s, y, _ in rows:
-                key = tuple(x)
+                key, y = tuple(x), tuple(np.atleast_1d(y))
                 if key not in best or (s, y) > best[key]:
                     best[key] = (s, y)
-            return configs, np.array([best[tuple(x)][1] for x in configs])
+            return configs, np.array([best[tuple(x)][1] for x in configs], dtype=float)
         full = torch.tensor(np.column_stack([configs, np.ones(len(configs))]), dtype=torch.double)
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            mean = model.posterior(full).mean[..., 0]
-        return configs, mean.numpy()
+            mean = model.posterior(full).mean
+        return configs, mean.numpy().reshape(len(configs), -1)
+
+    def _full_config(self, x: np.ndarray) -> dict[str, Any]:
+        config = self._space.decode(x)
+        config[self._fidelity_key] = 1.0
+        return config
+
+    def _evaluated_at_full(self, x: np.ndarray) -> bool:
+        return any(s >= 1.0 and np.allclose(ox, x) for ox, s, _, _ in self._observations.values())
+
+    def _acquisition_name(self) -> str:
+        if self._acquisition is not None:
+            return self._acquisition
+        return PARETO_ACQUISITIONS[0] if self._objectives is not None and len(self._objectives) > 1 else "mes"
 
     # ------------------------------------------------------------------ set-up and state
     def _set_objectives(self, objectives: Objectives | None) -> None:
-        if objectives is not None and len(objectives) != 1:
+        if objectives is not None and len(objectives) > 2:
             raise ValueError(
-                f"metric: got {list(objectives.names)}; FabolasSearch optimises one objective, give one metric."
+                f"metric: got {list(objectives.names)}; FabolasSearch optimises one objective or a Pareto "
+                "front of two, give one or two metrics."
             )
+        if objectives is not None and self._acquisition is not None:
+            several = len(objectives) > 1
+            if several != (self._acquisition in PARETO_ACQUISITIONS):
+                allowed = PARETO_ACQUISITIONS if several else ACQUISITIONS
+                raise ValueError(
+                    f"acquisition: got {self._acquisition!r} for {len(objectives)} objective(s) "
+                    f"{list(objectives.names)}; use one of {list(allowed)}, or None for the default."
+                )
         self._objectives = objectives
-        self._metric = None if objectives is None else objectives.names[0]
-        self._mode = None if objectives is None else objectives.modes[0]
+        single = objectives is not None and len(objectives) == 1
+        self._metric = None if objectives is None else (objectives.names[0] if single else list(objectives.names))
+        self._mode = None if objectives is None else (objectives.modes[0] if single else list(objectives.modes))
 
     def _set_space(self, space: Mapping[str, Any]) -> None:
         if self._fidelity_key in space:
@@ -426,6 +542,18 @@ class FabolasSearch(Searcher):
             setattr(self, name, value)
         self._set_objectives(self._objectives)
         self._fitted = None
+
+
+def _anchors(configs: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """Configurations to search near: the best predicted ones (with two objectives, members of
+    the predicted front spread along it)."""
+    if predicted.shape[1] == 1:
+        return configs[np.argsort(-predicted[:, 0])[:_LOCAL_ANCHORS]]
+    members = np.flatnonzero(pareto_mask(predicted))
+    members = members[np.argsort(-predicted[members, 0], kind="stable")]
+    if len(members) > _LOCAL_ANCHORS:
+        members = members[np.unique(np.linspace(0, len(members) - 1, _LOCAL_ANCHORS).round().astype(int))]
+    return configs[members]
 
 
 def _check_int(name: str, value: Any, low: int) -> None:

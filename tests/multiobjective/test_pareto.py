@@ -74,3 +74,23 @@ def test_hypervolume_trace_equals_hypervolume_of_each_prefix():
         prefix = values[:k][include[:k]]
         assert trace[k - 1] == pytest.approx(hypervolume(prefix, reference))
     assert all(a <= b for a, b in itertools.pairwise(trace))
+
+
+def test_hypervolume_2d_batch_equals_hypervolume_of_each_set():
+    import torch
+
+    from multiobjective import hypervolume_2d_batch
+
+    rng = np.random.default_rng(3)
+    sets = rng.normal(size=(40, 9, 2))
+    sets[0, 3] = np.nan  # a failed point adds nothing
+    sets[1] = -5.0  # every point behind the reference
+    reference = np.array([-1.0, -1.5])
+    batch = hypervolume_2d_batch(torch.tensor(sets), torch.tensor(reference)).numpy()
+    expected = [hypervolume(points, reference) for points in sets]
+    assert np.allclose(batch, expected, atol=1e-12)
+    assert batch[1] == 0.0
+    nested = hypervolume_2d_batch(torch.tensor(sets.reshape(4, 10, 9, 2)), torch.tensor(reference))
+    assert nested.shape == (4, 10) and np.allclose(nested.numpy().ravel(), expected)
+    with pytest.raises(ValueError, match="takes two of each"):
+        hypervolume_2d_batch(torch.zeros(3, 3), torch.zeros(3))

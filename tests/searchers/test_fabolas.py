@@ -12,7 +12,12 @@ from gpytorch.kernels import Kernel
 from ray import tune
 from ray.tune.search import Searcher
 
-from searchers.fabolas import FabolasSearch, Incumbent
+from botorch.models import SingleTaskMultiFidelityGP
+from botorch.utils.sampling import draw_sobol_normal_samples
+
+from multiobjective import hypervolume, pareto_mask, reference_point
+from searchers.fabolas import FabolasSearch, Incumbent, ParetoMember
+from searchers._fabolas_acquisition import choose_next_pareto, hypervolume_knowledge_gradient
 from searchers._fabolas_cost import LogCostModel, MIN_COST_OBSERVATIONS
 from searchers._fabolas_space import UnitCubeSpace
 
@@ -195,7 +200,11 @@ def test_custom_cost_metric_is_read():
         ({"incumbent_share": 1.0}, r"incumbent_share: got 1.0"),
         ({"num_initial": 0}, r"num_initial: got 0; use an integer >= 1"),
         ({"fidelity_key": ""}, r"fidelity_key: got ''"),
-        ({"metric": ["a", "b"], "mode": ["max", "min"]}, r"metric: got \['a', 'b'\]; FabolasSearch optimises one"),
+        ({"metric": ["a", "b", "c"], "mode": ["max", "min", "min"]},
+         r"metric: got \['a', 'b', 'c'\]; FabolasSearch optimises one objective or a Pareto front of two"),
+        ({"acquisition": "hvkg"}, r"acquisition: got 'hvkg' for 1 objective\(s\) \['loss'\]; use one of \['mes', 'kg'\]"),
+        ({"metric": ["a", "b"], "mode": ["max", "min"], "acquisition": "mes"},
+         r"acquisition: got 'mes' for 2 objective\(s\) \['a', 'b'\]; use one of \['hvkg'\]"),
     ],
 )
 def test_invalid_arguments_name_the_argument_and_the_fix(kwargs, match):
@@ -215,3 +224,156 @@ def test_knowledge_gradient_suggests_inside_the_bounds():
     configs = feed(search, 4)
     assert all(0.2 <= c["data_fraction"] <= 1.0 for c in configs)
     assert 1e-4 <= configs[-1]["lr"] <= 1e-1
+
+
+# ---------------------------------------------------------------- two objectives: a Pareto front at s = 1
+def latency(config: dict) -> float:
+    """Grows with the layers, falls with the learning rate: at odds with ``loss`` near lr = 1e-2."""
+    return config["layers"] + 2.0 * (1.0 - (math.log10(config["lr"]) + 4) / 3) + 0.01 * config["data_fraction"]
+
+
+def pareto_searcher(**options) -> FabolasSearch:
+    return FabolasSearch(SPACE, metric=["loss", "latency"], mode=["min", "min"], seed=0, **{**FAST, **options})
+
+
+def feed_pareto(search: FabolasSearch, count: int, start: int = 0) -> list[dict]:
+    configs = []
+    for i in range(start, start + count):
+        config = search.suggest(f"t{i}")
+        configs.append(config)
+        search.on_trial_complete(
+            f"t{i}", {"loss": loss(config), "latency": latency(config), "time_total_s": cost(config)}
+        )
+    return configs
+
+
+def test_two_objectives_model_one_downsampling_gp_per_objective():
+    search = pareto_searcher()
+    feed_pareto(search, 5)
+    model = search.model()
+    assert isinstance(model, SingleTaskMultiFidelityGP) and model.num_outputs == 2
+    assert "DownsamplingKernel" in kernels(model.covar_module)
+    assert search.metric == ["loss", "latency"] and search.mode == ["min", "min"]
+
+
+def test_two_objective_suggestions_respect_the_space_and_the_fidelity_range():
+    search = pareto_searcher(min_fidelity=0.1)
+    configs = feed_pareto(search, 8)
+    for config in configs:
+        assert 1e-4 <= config["lr"] <= 1e-1 and config["layers"] in range(1, 5)
+        assert 0.1 <= config["data_fraction"] <= 1.0
+    assert len(search._observations) == 8
+
+
+def test_pareto_set_is_the_front_of_the_predictions_at_full_data():
+    search = pareto_searcher()
+    assert search.pareto_set() == []
+    configs = feed_pareto(search, 8)
+    members = search.pareto_set()
+    assert members and all(isinstance(m, ParetoMember) for m in members)
+    assert all(m.config["data_fraction"] == 1.0 and set(m.predicted) == {"loss", "latency"} for m in members)
+    evaluated = [{k: v for k, v in c.items() if k != "data_fraction"} for c in configs]
+    assert all({k: v for k, v in m.config.items() if k != "data_fraction"} in evaluated for m in members)
+    # The members are exactly the non-dominated posterior means at s = 1 of the evaluated configurations.
+    space = UnitCubeSpace(SPACE)
+    distinct = np.unique(np.array([space.encode({k: v for k, v in c.items() if k != "data_fraction"})
+                                   for c in configs]), axis=0)
+    full = torch.tensor(np.column_stack([distinct, np.ones(len(distinct))]), dtype=torch.double)
+    with torch.no_grad():
+        means = search.model().posterior(full).mean.numpy()  # maximisation form: both negated
+    assert len(members) == int(pareto_mask(means).sum())
+    predicted = sorted(-means[pareto_mask(means), 0])
+    assert np.allclose(sorted(m.predicted["loss"] for m in members), predicted)
+    with pytest.raises(ValueError, match=r"incumbent: the search has 2 objectives .* call pareto_set\(\) instead"):
+        search.incumbent()
+
+
+def test_two_objective_parallel_suggestions_differ():
+    search = pareto_searcher(max_concurrent=4)
+    feed_pareto(search, 4)
+    pending = [search.suggest(f"p{i}") for i in range(4)]
+    points = {(c["lr"], c["layers"], c["act"], c["optim"]["momentum"], c["data_fraction"]) for c in pending}
+    assert len(points) == 4
+
+
+def test_two_objective_incumbent_share_runs_front_members_at_full_data():
+    search = pareto_searcher(incumbent_share=0.5)
+    configs = feed_pareto(search, 8)
+    strip = lambda config: {k: v for k, v in config.items() if k != "data_fraction"}  # noqa: E731
+    repeats = [c for i, c in enumerate(configs) if c["data_fraction"] == 1.0 and strip(c) in map(strip, configs[:i])]
+    assert repeats, configs
+    assert any(m.evaluated_at_full for m in search.pareto_set())
+
+
+def test_two_objective_save_and_restore_replay_the_same_suggestions(tmp_path):
+    original = pareto_searcher()
+    feed_pareto(original, 5)
+    path = str(tmp_path / "fabolas.pkl")
+    original.save(path)
+    restored = FabolasSearch(seed=5)
+    restored.restore(path)
+    assert restored.metric == ["loss", "latency"]
+    assert restored.suggest("next") == original.suggest("next")
+
+
+def test_a_result_missing_the_second_objective_is_a_clear_error():
+    search = pareto_searcher()
+    search.suggest("t0")
+    with pytest.raises(ValueError, match=r"metric: got 'latency', but trial t0 finished without reporting it"):
+        search.on_trial_complete("t0", {"loss": 0.5, "time_total_s": 1.0})
+
+
+def _two_output_model(seed: int = 0, n: int = 12) -> SingleTaskMultiFidelityGP:
+    generator = torch.Generator().manual_seed(seed)
+    train_x = torch.rand(n, 3, generator=generator, dtype=torch.double)
+    train_y = torch.stack([train_x[:, 0].sin() + train_x[:, 2], -(train_x[:, 1] - 0.5) ** 2 + 0.3 * train_x[:, 0]], -1)
+    train_y = train_y + 0.05 * torch.randn(train_y.shape, generator=generator, dtype=torch.double)
+    model = SingleTaskMultiFidelityGP(train_x, train_y, data_fidelities=[2], linear_truncated=False)
+    model.covar_module.kernels[0].lengthscale = 0.4  # fixed hyperparameters: the test is of the maths
+    model.likelihood.noise = 0.01
+    return model.eval()
+
+
+def test_hypervolume_knowledge_gradient_equals_conditioning_on_each_fantasy():
+    """Each fantasy's moved means are the posterior means after conditioning on that outcome (brute force)."""
+    model = _two_output_model()
+    generator = torch.Generator().manual_seed(1)
+    designs = torch.rand(6, 3, generator=generator, dtype=torch.double)
+    designs[:, -1] = 1.0
+    candidates = torch.rand(5, 3, generator=generator, dtype=torch.double)
+    candidates[:, -1] = torch.tensor([0.1, 0.3, 0.5, 0.8, 1.0], dtype=torch.double)
+    gains = hypervolume_knowledge_gradient(model, designs, candidates, num_fantasies=8, seed=3)
+    z = draw_sobol_normal_samples(2, 8, dtype=torch.double, seed=3)
+    with torch.no_grad():
+        reference = reference_point(model.posterior(designs).mean.numpy())
+    for c, candidate in enumerate(candidates):
+        points = torch.cat([designs, candidate.clone().index_fill_(0, torch.tensor([2]), 1.0).unsqueeze(0)])
+        with torch.no_grad():
+            now = hypervolume(model.posterior(points).mean.numpy(), reference)
+            predictive = model.posterior(candidate.unsqueeze(0), observation_noise=True)
+        after = []
+        for fantasy in z:
+            outcome = predictive.mean + predictive.variance.sqrt() * fantasy
+            conditioned = model.condition_on_observations(candidate.unsqueeze(0), outcome)
+            with torch.no_grad():
+                after.append(hypervolume(conditioned.posterior(points).mean.numpy(), reference))
+        assert float(gains[c]) == pytest.approx(np.mean(after) - now, abs=1e-6)
+
+
+def test_choose_next_pareto_takes_the_best_gain_per_cost_and_skips_excluded_points():
+    model = _two_output_model()
+    configs = np.random.default_rng(0).random((6, 2))
+    designs = configs[:2]
+    cost_model = AffineFidelityCostModel(fidelity_weights={2: 10.0}, fixed_cost=0.5)
+    fidelities = np.array([0.1, 1.0])
+    grid = torch.tensor(np.concatenate([np.column_stack([configs, np.full(6, s)]) for s in fidelities]))
+    design_points = torch.tensor(np.column_stack([designs, np.ones(2)]))
+    scores = hypervolume_knowledge_gradient(model, design_points, grid, seed=7) / (0.5 + 10.0 * grid[:, 2])
+    first = int(scores.argmax())
+    x, s = choose_next_pareto(model, cost_model, configs, fidelities, designs=designs, x_pending=None,
+                              exclude=None, seed=7)
+    assert np.allclose(np.append(x, s), grid[first].numpy())
+    x, s = choose_next_pareto(model, cost_model, configs, fidelities, designs=designs, x_pending=None,
+                              exclude=grid[first : first + 1], seed=7)
+    second = int(scores.clone().index_fill_(0, torch.tensor([first]), -torch.inf).argmax())
+    assert np.allclose(np.append(x, s), grid[second].numpy())
