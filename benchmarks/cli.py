@@ -124,6 +124,8 @@ def _build_parser() -> argparse.ArgumentParser:
     speedup.add_argument("--instance", required=True, help="dataset id")
     speedup.add_argument("--method", "--methods", dest="methods", required=True,
                          help="NAME[,NAME...]; the JSON's top-level speedup/reached are the first one's")
+    speedup.add_argument("--objectives", help="one objective (default: the benchmark's first) or two, "
+                         "comma-separated: then the value is the hypervolume of the recommended set")
     speedup.add_argument("--baseline", default="gp-bo", help="method whose final best value is the target (default gp-bo)")
     speedup.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
     speedup.add_argument("--budget", type=int, default=200,
@@ -218,16 +220,21 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _speedup(args: argparse.Namespace) -> int:
-    from benchmarks.speedup import plot_speedup, read_traces, speedup_rows, speedup_study, speedup_table
+    from benchmarks.speedup import plot_speedup, read_traces, speedup_rows, speedup_study, speedup_table, value_mode
 
     data_dir = _check_data_dir(args.data)
     methods = parse_methods(args.methods)
     parse_methods([args.baseline])
-    blackbox = load_blackbox(args.benchmark, data_dir, args.instance)
+    blackbox = load_blackbox(args.benchmark, data_dir, args.instance, args.objectives)
     if getattr(blackbox, "fidelity", None) is None or blackbox.fidelity.kind != "fraction":
         raise ValueError(
             f"--benchmark {args.benchmark!r}: its fidelity is {getattr(blackbox, 'fidelity', None)!r}; "
             "use a benchmark whose fidelity is a training-set fraction (yahpo:rbv2_xgboost, rbv2_rpart, iaml_glmnet)."
+        )
+    if len(blackbox.objectives) > 2:
+        raise ValueError(
+            f"--objectives: got {list(blackbox.objectives)}; speedup compares one objective (best value) "
+            "or two (hypervolume), name one or two."
         )
     if args.traces:
         traces = read_traces(args.traces, args.baseline)
@@ -235,7 +242,7 @@ def _speedup(args: argparse.Namespace) -> int:
         if unknown:
             raise ValueError(f"--method: {unknown} not in --traces {args.traces} (it has {sorted(traces)}).")
         traces = {name: runs for name, runs in traces.items() if name in methods or name == args.baseline}
-        table = speedup_rows(traces, args.baseline, next(iter(blackbox.objectives.values())), args.tolerance)
+        table = speedup_rows(traces, args.baseline, value_mode(blackbox), args.tolerance)
         args.seeds = len(traces[args.baseline])
     else:
         table, traces = speedup_study(

@@ -12,6 +12,14 @@ each finished trial a run's *value* is
   with the best reported value at the highest fidelity any trial reached so far (random search,
   Hyperband).
 
+With two objectives (a blackbox made with two ``objectives``) a run's value is the hypervolume
+of the true full-fidelity values of the configurations it recommends: for a searcher with a
+``pareto_set()`` (``FabolasSearch``), those; otherwise the configurations whose reported values
+are Pareto-optimal among the trials at the highest fidelity reached so far. Hypervolume is taken
+in the objectives normalised by the blackbox's bounds (:func:`benchmarks.metrics.normalise_objectives`,
+reference at the worst corner), so it lies in ``[0, 1]`` and is maximised. A recommended set
+can lose volume when a member turns out worse at full data than predicted.
+
 ``cost-to-target`` is the cumulative training cost (trials in completion order) when the value
 first reaches the target, and the seed's speed-up is ``baseline cost-to-target / method
 cost-to-target`` (0 when the method never reaches it). The summary's ``speedup`` is the median
@@ -41,9 +49,11 @@ import pandas as pd
 from ray.tune.search import Searcher
 
 from benchmarks._delegating import DelegatingSearcher
+from benchmarks.metrics import normalise_objectives
 from benchmarks.runner import scheduler_for, search_problem
 from benchmarks.simulator import SimulatedCluster
 from benchmarks.summary import check_positive_int
+from multiobjective import Objectives, hypervolume, pareto_mask
 from orchestrator.methods import build_searcher
 
 __all__ = [
@@ -55,27 +65,42 @@ __all__ = [
     "speedup_rows",
     "speedup_study",
     "speedup_table",
+    "value_mode",
 ]
 
 Progress = Callable[[str], None]
 
 
+def value_mode(blackbox: Any) -> str:
+    """Direction of a trace's value: the objective's with one objective, ``"max"`` (hypervolume) with several."""
+    objectives = blackbox.objectives
+    return next(iter(objectives.values())) if len(objectives) == 1 else "max"
+
+
 class IncumbentTracer(DelegatingSearcher):
-    """Wraps a searcher: forwards every hook, snapshots ``incumbent()`` after each result, stops at a cost.
+    """Wraps a searcher: forwards every hook, snapshots what it recommends after each result, stops at a cost.
+
+    What it recommends: ``incumbent()`` (one objective) or ``pareto_set()`` (``several=True``),
+    when the searcher has it.
 
     Args:
         searcher: The wrapped ``Searcher``.
         cost_limit: Once the finished trials' ``time_total_s`` add up to this, ``suggest``
             returns ``Searcher.FINISHED`` (``None``: no limit).
-        trace_incumbent: Whether to ask ``searcher.incumbent()`` after each result (when it has one).
+        trace_incumbent: Whether to ask the searcher for its recommendation after each result.
+        several: Whether the problem has several objectives.
     """
 
-    def __init__(self, searcher: Searcher, cost_limit: float | None = None, trace_incumbent: bool = True) -> None:
+    def __init__(
+        self, searcher: Searcher, cost_limit: float | None = None, trace_incumbent: bool = True, several: bool = False
+    ) -> None:
         super().__init__(searcher)
         self.cost_limit = cost_limit
         self.trace_incumbent = trace_incumbent
+        self.several = several
         self.spent = 0.0
-        self.incumbents: dict[str, dict[str, Any] | None] = {}  # trial_id -> incumbent config after it
+        # trial_id -> the recommended configs after it (None: nothing recommended yet)
+        self.incumbents: dict[str, list[dict[str, Any]] | None] = {}
 
     def suggest(self, trial_id: str) -> dict | str | None:
         if self.cost_limit is not None and self.spent >= self.cost_limit:
@@ -86,10 +111,17 @@ class IncumbentTracer(DelegatingSearcher):
         self.searcher.on_trial_complete(trial_id, result=result, error=error)
         if result:
             self.spent += float(result.get("time_total_s", 0.0))
+        if not self.trace_incumbent:
+            return
+        if self.several:
+            pareto_set = getattr(self.searcher, "pareto_set", None)
+            if callable(pareto_set):
+                self.incumbents[trial_id] = [dict(member.config) for member in pareto_set()] or None
+            return
         incumbent = getattr(self.searcher, "incumbent", None)
-        if self.trace_incumbent and callable(incumbent):
+        if callable(incumbent):
             found = incumbent()
-            self.incumbents[trial_id] = None if found is None else dict(found.config)
+            self.incumbents[trial_id] = None if found is None else [dict(found.config)]
 
 
 def run_traced(
@@ -105,45 +137,62 @@ def run_traced(
     """One simulated run of ``method`` and its trace: one row per finished trial, in completion order.
 
     Columns: ``trial_order``, ``fidelity``, ``cost`` (this trial), ``cumulative_cost``,
-    ``observed`` (its reported objective) and ``value`` (the true full-fidelity value of the run's
-    incumbent after it; NaN before there is one). ``use_incumbent=False`` takes the best
-    evaluated configuration even when the searcher has an ``incumbent()`` (the baseline).
+    ``observed`` (its reported objective; with several objectives, the first) and ``value`` (the
+    true full-fidelity value of the run's incumbent after it, or with several objectives the
+    normalised hypervolume of its recommended set's true values; NaN before there is one).
+    ``use_incumbent=False`` takes the best evaluated configuration(s) even when the searcher
+    recommends some (the baseline).
     """
     scheduler = scheduler_for(blackbox, method)
     problem = search_problem(
         blackbox, seed=seed, workers=workers, max_t=None if scheduler is None else scheduler.max_t
     )
-    tracer = IncumbentTracer(build_searcher(method, problem), cost_limit=cost_limit, trace_incumbent=use_incumbent)
+    objectives = Objectives.from_spec(blackbox.objectives)
+    several = len(objectives) > 1
+    tracer = IncumbentTracer(
+        build_searcher(method, problem), cost_limit=cost_limit, trace_incumbent=use_incumbent, several=several
+    )
     cluster = SimulatedCluster(
         blackbox, tracer, scheduler=None if scheduler is None else scheduler.build(),
         num_workers=workers, max_trials=budget, seed=seed,
     )
     history = cluster.run()
     name, mode = next(iter(blackbox.objectives.items()))
-    sign = 1.0 if mode == "max" else -1.0
     config_columns = [c for c in history.columns if c.startswith("config/")]
-    true_values: dict[str, float] = {}
+    true_values: dict[str, np.ndarray] = {}
 
-    def true_value(config: dict[str, Any]) -> float:
+    def true_value(config: dict[str, Any]) -> np.ndarray:
         key = json.dumps(config, sort_keys=True, default=str)
         if key not in true_values:
-            true_values[key] = float(blackbox.evaluate(config, None)[name])
+            result = blackbox.evaluate(config, None)
+            true_values[key] = np.array([float(result[n]) for n in objectives.names])
         return true_values[key]
 
-    values, best = [], None  # best: (fidelity, signed value, config) of the best evaluated trial
+    def value_of(configs: list[dict[str, Any]]) -> float:
+        truth = np.array([true_value(config) for config in configs])
+        if not several:
+            return float(truth[:, 0].max() if mode == "max" else truth[:, 0].min())
+        return hypervolume(normalise_objectives(truth, blackbox), np.zeros(len(objectives)))
+
+    values = []
+    evaluated: list[tuple[float, np.ndarray, dict[str, Any]]] = []  # (fidelity, signed values, config)
     for _, row in history.iterrows():
-        observed, fidelity = row[name], row["fidelity"]
+        observed = np.array([row[n] for n in objectives.names], dtype=float)
+        fidelity = row["fidelity"]
         config = {c[len("config/"):]: row[c] for c in config_columns if not _missing(row[c])}
-        if not _missing(observed):
+        if np.isfinite(observed).all():
             fidelity = 1.0 if _missing(fidelity) else float(fidelity)
-            candidate = (fidelity, sign * float(observed), config)
-            if best is None or candidate[:2] > best[:2]:
-                best = candidate
+            evaluated.append((fidelity, objectives.to_maximisation(observed[None, :])[0], config))
         traced = tracer.incumbents.get(row["trial_id"], False)
-        if traced is not False:
-            values.append(math.nan if traced is None else true_value(traced))
-        else:
-            values.append(math.nan if best is None else true_value(best[2]))
+        if traced is False:  # the best evaluated configuration(s) at the highest fidelity reached
+            top = max((f for f, _, _ in evaluated), default=None)
+            level = [(v, c) for f, v, c in evaluated if f == top]
+            if not several and level:
+                level = [max(level, key=lambda item: item[0][0])]
+            traced = None if not level else [
+                c for (v, c), keep in zip(level, pareto_mask(np.array([v for v, _ in level]))) if keep
+            ]
+        values.append(math.nan if traced is None else value_of(traced))
     trace = pd.DataFrame({
         "trial_order": history["trial_order"],
         "fidelity": history["fidelity"],
@@ -152,7 +201,9 @@ def run_traced(
         "observed": history[name],
         "value": values,
     })
-    trace.attrs.update(method=method, seed=seed, objective=name, mode=mode)
+    trace.attrs.update(
+        method=method, seed=seed, objective="hypervolume" if several else name, mode=value_mode(blackbox)
+    )
     return trace
 
 
@@ -201,7 +252,7 @@ def speedup_study(
     tolerance = _check_tolerance(tolerance)
     if baseline in methods:
         raise ValueError(f"--method: {baseline!r} is also the baseline; name the other methods (the baseline always runs).")
-    mode = next(iter(blackbox.objectives.values()))
+    mode = value_mode(blackbox)
     traces: dict[str, list[pd.DataFrame]] = {baseline: [], **{m: [] for m in methods}}
     for seed in range(seeds):
         base = run_traced(blackbox, baseline, seed=seed, budget=baseline_budget, workers=workers, use_incumbent=False)

@@ -157,3 +157,48 @@ def test_cli_speedup_recomputes_the_table_from_written_traces(tmp_path, monkeypa
     assert "holds no run of the baseline 'fabolas'" in capsys.readouterr().err
     assert cli.main([*common, "--seeds", "1", "--method", "gp-bo"]) == 2
     assert "'gp-bo' is also the baseline" in capsys.readouterr().err
+
+
+class TwoObjectiveFractionBlackbox(FractionBlackbox):
+    """``loss`` as above and ``size = 1 - x``, both minimised: the front is ``x`` in [0.3, 1]."""
+
+    objectives = {"loss": "min", "size": "min"}
+
+    def evaluate(self, config: dict, fidelity: float | None = None) -> dict[str, float]:
+        return {**super().evaluate(config, fidelity), "size": 1.0 - config["x"]}
+
+    def objective_bounds(self) -> dict[str, tuple[float, float]]:
+        return {"loss": (0.0, 0.7), "size": (0.0, 1.0)}
+
+
+def test_two_objective_trace_is_the_hypervolume_of_the_best_front_at_the_top_fraction(monkeypatch):
+    from benchmarks import speedup
+    from multiobjective import hypervolume
+
+    blackbox = TwoObjectiveFractionBlackbox()
+    configs = [{"x": 0.3, "data_fraction": 0.25}, {"x": 0.1}, {"x": 0.3}, {"x": 0.9}, {"x": 0.2}]
+    monkeypatch.setattr(speedup, "build_searcher", lambda method, problem: Scripted(list(configs)))
+    trace = run_traced(blackbox, "random", seed=0, budget=5)  # "random" only names it: Scripted runs
+    assert trace.attrs["objective"] == "hypervolume" and trace.attrs["mode"] == "max"
+
+    def normalised_volume(xs):  # true full-data values, 1 = best, reference at the worst corner
+        points = [[1 - (x - 0.3) ** 2 / 0.7, x] for x in xs]  # (1 - loss / 0.7, 1 - size)
+        return hypervolume(pd.DataFrame(points).to_numpy(), [0.0, 0.0])
+
+    # After trial 1 only a quarter-data result exists: its configuration's true full-data values count.
+    # From trial 2 on only the full-data trials set the front; x = 0.3 dominates x = 0.1 and 0.2.
+    expected = [normalised_volume([0.3]), normalised_volume([0.1]), normalised_volume([0.3]),
+                normalised_volume([0.3, 0.9]), normalised_volume([0.3, 0.9])]
+    assert expected[3] > expected[2] > expected[1]
+    assert trace["value"].tolist() == pytest.approx(expected)
+
+
+def test_two_objective_fabolas_run_traces_the_hypervolume_of_its_pareto_set():
+    blackbox = TwoObjectiveFractionBlackbox()
+    trace = run_traced(blackbox, "fabolas", seed=0, budget=6)
+    assert len(trace) == 6 and (trace["fidelity"] < 1).any()
+    values = trace["value"].to_numpy()
+    assert ((values > 0) & (values <= 1)).all()
+    table, traces = speedup_study(blackbox, ["fabolas"], "gp-bo", seeds=1, budget=5, baseline_budget=4)
+    assert traces["gp-bo"][0]["fidelity"].eq(1.0).all()
+    assert table["target"].iloc[0] == pytest.approx(traces["gp-bo"][0]["value"].iloc[-1])
