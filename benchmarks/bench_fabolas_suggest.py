@@ -8,6 +8,10 @@ as in a running study), then ``repeats`` timed suggestions, each followed by its
 processes are started; PyTorch uses one thread, as the searcher does beside running trials.
 
     python -m benchmarks.bench_fabolas_suggest --observations 100 --repeats 10
+    python -m benchmarks.bench_fabolas_suggest --observations 100 --repeats 10 --acquisition hvkg
+
+``--acquisition hvkg`` runs the two-objective search: ``val_loss`` and ``params`` (a model-size
+figure that grows with the width and the depth), both minimised.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ def _result(config: dict[str, Any]) -> dict[str, float]:
     loss = (0.05 * abs(math.log10(config["lr"]) + 2.5) + 0.1 * config["dropout"]
             + 0.02 * (config["batch_size"] == 128) + 0.3 * (1 - s) ** 2 + 0.01 * config["num_layers"])
     cost = 0.5 + 20.0 * s * config["hidden_width"] / 128
-    return {"val_loss": loss, "time_total_s": cost}
+    params = config["hidden_width"] * (config["num_layers"] + 1) / 1000
+    return {"val_loss": loss, "params": params, "time_total_s": cost}
 
 
 def suggest_latencies(
@@ -45,7 +50,9 @@ def suggest_latencies(
         "num_layers": tune.randint(1, 4), "dropout": tune.uniform(0.0, 0.6),
         "batch_size": tune.choice([16, 32, 64, 128]),
     }
-    searcher = FabolasSearch(space, metric="val_loss", mode="min", num_initial=observations, seed=seed,
+    several = acquisition == "hvkg"
+    searcher = FabolasSearch(space, metric=["val_loss", "params"] if several else "val_loss",
+                             mode=["min", "min"] if several else "min", num_initial=observations, seed=seed,
                              acquisition=acquisition)
     wall, cpu = [], []
     for index in range(observations + warmup + repeats):
@@ -62,7 +69,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--observations", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--acquisition", default="mes", choices=["mes", "kg"])
+    parser.add_argument("--acquisition", default="mes", choices=["mes", "kg", "hvkg"])
     args = parser.parse_args()
     wall, cpu = suggest_latencies(args.observations, args.repeats, acquisition=args.acquisition)
     print(json.dumps({
