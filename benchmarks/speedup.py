@@ -378,7 +378,10 @@ def plot_speedup(traces: dict[str, list[pd.DataFrame]], path: str | Path, title:
     axis.set_xlabel("cumulative training cost (simulated seconds)")
     mode = next(iter(traces.values()))[0].attrs.get("mode", "max") if traces else "max"
     objective = next(iter(traces.values()))[0].attrs.get("objective", "value") if traces else "value"
-    axis.set_ylabel(f"true full-fidelity {objective} of the incumbent ({mode})")
+    if objective == "hypervolume":
+        axis.set_ylabel("hypervolume (normalised) of the recommended set's true full-fidelity values")
+    else:
+        axis.set_ylabel(f"true full-fidelity {objective} of the incumbent ({mode})")
     axis.set_title(title)
     axis.legend()
     figure.tight_layout()

@@ -78,11 +78,12 @@ class Incumbent:
 
 @dataclass(frozen=True)
 class ParetoMember:
-    """A configuration on the Pareto front predicted at full data (posterior means at ``s = 1``).
+    """A configuration on the Pareto front recommended for full data (see :meth:`FabolasSearch.pareto_set`).
 
     Attributes:
         config: The Tune config, its fraction key set to 1.
-        predicted: Posterior mean of each objective at ``s = 1``, in the metrics' own units.
+        predicted: Each objective at ``s = 1``, in the metrics' own units: the mean of the
+            results measured there if ``evaluated_at_full``, else the posterior mean.
         evaluated_at_full: Whether this configuration has a finished evaluation at ``s = 1``.
     """
 
@@ -314,15 +315,25 @@ class FabolasSearch(Searcher):
         )
 
     def pareto_set(self) -> list[ParetoMember]:
-        """The evaluated configurations whose posterior means at ``s = 1`` are Pareto-optimal.
+        """The evaluated configurations whose values at ``s = 1`` are Pareto-optimal.
 
-        With one objective, the configurations tied for the best posterior mean. Ordered by the
+        A configuration's values at ``s = 1`` are what was measured there when it was evaluated
+        at full data (the mean of its results), and the posterior means otherwise: a model
+        trained on all the data is recommended for what it did, not for what the GP smooths it
+        to. With one objective, the configurations tied for the best value. Ordered by the
         first objective, best first; empty before any result. With fewer than three results the
         values observed at the largest fraction stand in for the predictions.
         """
         if not self._observations or self._space is None:
             return []
         configs, predicted = self._predict_full()
+        measured: dict[int, list[np.ndarray]] = {}
+        for x, s, y, _ in self._observations.values():
+            if s >= 1.0:
+                for index in np.flatnonzero(np.all(np.isclose(configs, x), axis=1)):
+                    measured.setdefault(int(index), []).append(np.atleast_1d(y))
+        for index, values in measured.items():
+            predicted[index] = np.mean(values, axis=0)
         members = np.flatnonzero(pareto_mask(predicted))
         members = members[np.argsort(-predicted[members, 0], kind="stable")]
         natural = self._objectives.to_maximisation(predicted)  # the signs undo themselves
