@@ -34,9 +34,6 @@ def problem(objectives: int = 2, **fields) -> SearchProblem:
 # Methods that need more than the space to build (a finite pool draws from its candidates).
 METHOD_OPTIONS = {"pool-mobo": {"candidates": CANDIDATES}}
 # Methods that optimise one objective and refuse several.
-SINGLE_OBJECTIVE = {"fabolas", "gp-bo"}
-
-
 def assert_in_space(config: dict) -> None:
     assert 1e-4 <= config["lr"] <= 1e-1
     assert config["model"]["depth"] in (1, 2, 3)
@@ -69,10 +66,6 @@ def test_readme_methods_table_names_every_method():
 @pytest.mark.parametrize("objectives", [1, 2])
 @pytest.mark.parametrize("name", method_names())
 def test_every_method_builds_a_working_searcher(name, objectives):
-    if objectives > 1 and name in SINGLE_OBJECTIVE:
-        with pytest.raises(ValueError, match="optimises one objective"):
-            build_searcher(name, problem(objectives, seed=0))
-        return
     searcher = build_searcher(name, problem(objectives, seed=0, max_concurrent=2), **METHOD_OPTIONS.get(name, {}))
     assert isinstance(searcher, Searcher)
     for i in range(2):
@@ -87,8 +80,7 @@ def test_every_method_builds_a_working_searcher(name, objectives):
 @pytest.mark.parametrize("name", method_names())
 def test_same_seed_same_first_suggestion(name):
     options = METHOD_OPTIONS.get(name, {})
-    objectives = 1 if name in SINGLE_OBJECTIVE else 2
-    first, second = (build_searcher(name, problem(objectives, seed=3), **options).suggest("t0") for _ in range(2))
+    first, second = (build_searcher(name, problem(2, seed=3), **options).suggest("t0") for _ in range(2))
     assert first == second
 
 
