@@ -117,10 +117,7 @@ def choose_next(
     dim = configs.shape[1] + 1
     utility = InverseCostWeightedUtility(cost_model=cost_model, use_mean=True)
     project = target_projection(dim)
-    grid = torch.tensor(
-        np.concatenate([np.column_stack([configs, np.full(len(configs), s)]) for s in fidelities]),
-        dtype=torch.double,
-    )
+    grid = _grid(configs, fidelities)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if kind == "kg":
@@ -139,6 +136,19 @@ def choose_next(
         )
         with torch.no_grad():
             scores = torch.cat([acquisition(batch.unsqueeze(1)) for batch in grid.split(_SCORING_BATCH)])
+    return _best_free(grid, scores, exclude)
+
+
+def _grid(configs: np.ndarray, fidelities: np.ndarray) -> Tensor:
+    """Every candidate configuration at every fraction: ``(n * len(fidelities)) x (d + 1)``."""
+    return torch.tensor(
+        np.concatenate([np.column_stack([configs, np.full(len(configs), s)]) for s in fidelities]),
+        dtype=torch.double,
+    )
+
+
+def _best_free(grid: Tensor, scores: Tensor, exclude: Tensor | None) -> tuple[np.ndarray, float]:
+    """The best-scoring row of ``grid`` that is not (within 1e-6) one of ``exclude``, as ``(x, s)``."""
     if exclude is not None and len(exclude):
         taken = torch.cdist(grid, exclude).min(dim=1).values < 1e-6
         scores[taken] = -torch.inf
@@ -260,10 +270,7 @@ def choose_next_pareto(
         exclude: ``k x (d + 1)`` points never to suggest again (pending and evaluated).
         seed: Seed of the fantasies.
     """
-    grid = torch.tensor(
-        np.concatenate([np.column_stack([configs, np.full(len(configs), s)]) for s in fidelities]),
-        dtype=torch.double,
-    )
+    grid = _grid(configs, fidelities)
     design_points = torch.tensor(np.column_stack([designs, np.ones(len(designs))]), dtype=torch.double)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -278,9 +285,4 @@ def choose_next_pareto(
         with torch.no_grad():
             cost = cost_model.posterior(grid.unsqueeze(-2)).mean.reshape(-1).clamp_min(1e-12)
     scores = gains / cost
-    if exclude is not None and len(exclude):
-        taken = torch.cdist(grid, exclude).min(dim=1).values < 1e-6
-        scores[taken] = -torch.inf
-    scores[~torch.isfinite(scores)] = -torch.inf
-    best = int(scores.argmax())
-    return grid[best, :-1].numpy(), float(grid[best, -1])
+    return _best_free(grid, scores, exclude)

@@ -107,9 +107,10 @@ def test_initial_design_is_cheap_and_gp_bo_stays_at_full_data():
     assert {c["data_fraction"] for c in full} == {1.0}
 
 
-def test_parallel_suggestions_differ():
-    search = searcher(max_concurrent=4)
-    feed(search, 4)
+@pytest.mark.parametrize("objectives", [1, 2])
+def test_parallel_suggestions_differ(objectives):
+    search = searcher(max_concurrent=4) if objectives == 1 else pareto_searcher(max_concurrent=4)
+    (feed if objectives == 1 else feed_pareto)(search, 4)
     pending = [search.suggest(f"p{i}") for i in range(4)]
     points = {(c["lr"], c["layers"], c["act"], c["optim"]["momentum"], c["data_fraction"]) for c in pending}
     assert len(points) == 4
@@ -294,14 +295,6 @@ def test_pareto_set_is_the_front_of_the_values_at_full_data():
     assert np.allclose(sorted(m.predicted["loss"] for m in members), predicted)
     with pytest.raises(ValueError, match=r"incumbent: the search has 2 objectives .* call pareto_set\(\) instead"):
         search.incumbent()
-
-
-def test_two_objective_parallel_suggestions_differ():
-    search = pareto_searcher(max_concurrent=4)
-    feed_pareto(search, 4)
-    pending = [search.suggest(f"p{i}") for i in range(4)]
-    points = {(c["lr"], c["layers"], c["act"], c["optim"]["momentum"], c["data_fraction"]) for c in pending}
-    assert len(points) == 4
 
 
 def test_two_objective_incumbent_share_runs_front_members_at_full_data():
