@@ -202,3 +202,23 @@ def test_two_objective_fabolas_run_traces_the_hypervolume_of_its_pareto_set():
     table, traces = speedup_study(blackbox, ["fabolas"], "gp-bo", seeds=1, budget=5, baseline_budget=4)
     assert traces["gp-bo"][0]["fidelity"].eq(1.0).all()
     assert table["target"].iloc[0] == pytest.approx(traces["gp-bo"][0]["value"].iloc[-1])
+
+
+def test_cli_speedup_with_two_objectives_passes_them_on_and_rejects_three(tmp_path, monkeypatch, capsys):
+    asked = []
+
+    def load(benchmark, data_dir, instance, objectives=None):
+        asked.append(objectives)
+        blackbox = TwoObjectiveFractionBlackbox()
+        if objectives and len(objectives.split(",")) == 3:
+            blackbox.objectives = {"loss": "min", "size": "min", "cost": "min"}
+        return blackbox
+
+    monkeypatch.setattr(cli, "load_blackbox", load)
+    common = ["speedup", "--benchmark", "synthetic", "--data", str(tmp_path), "--instance", "x", "--method", "random",
+              "--baseline", "gp-bo", "--seeds", "1", "--baseline-budget", "3", "--budget", "6"]
+    assert cli.main([*common, "--objectives", "loss,size"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert asked == ["loss,size"] and 0.0 <= summary["reached"] <= 1.0
+    assert cli.main([*common, "--objectives", "loss,size,cost"]) == 2
+    assert "--objectives: got ['loss', 'size', 'cost']; speedup compares one objective" in capsys.readouterr().err
