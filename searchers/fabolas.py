@@ -37,7 +37,8 @@ from botorch.models import SingleTaskMultiFidelityGP
 from botorch.models.transforms.outcome import Standardize
 from ray.tune.search import Searcher
 
-from multiobjective import Objectives, finite_or_none, hypervolume, pareto_mask, reference_point
+from multiobjective import Objectives, finite_or_none, pareto_mask, reference_point
+from multiobjective.ranking import hypervolume_contributions
 from searchers._fabolas_acquisition import (
     ACQUISITIONS,
     PARETO_ACQUISITIONS,
@@ -334,8 +335,7 @@ class FabolasSearch(Searcher):
                     measured.setdefault(int(index), []).append(np.atleast_1d(y))
         for index, values in measured.items():
             predicted[index] = np.mean(values, axis=0)
-        members = np.flatnonzero(pareto_mask(predicted))
-        members = members[np.argsort(-predicted[members, 0], kind="stable")]
+        members = _front(predicted)
         natural = self._objectives.to_maximisation(predicted)  # the signs undo themselves
         return [
             ParetoMember(
@@ -385,10 +385,7 @@ class FabolasSearch(Searcher):
             order = [int(np.argmax(predicted[:, 0]))]
         else:  # the front's members not yet run at full data, largest hypervolume contribution first
             members = np.flatnonzero(pareto_mask(predicted))
-            reference = reference_point(predicted)
-            whole = hypervolume(predicted[members], reference)
-            contribution = [whole - hypervolume(np.delete(predicted[members], k, axis=0), reference)
-                            for k in range(len(members))]
+            contribution = hypervolume_contributions(predicted[members], reference_point(predicted))
             order = [int(members[k]) for k in np.argsort(contribution, kind="stable")[::-1]
                      if not self._evaluated_at_full(configs[members[k]])]
         for index in order:
@@ -555,13 +552,18 @@ class FabolasSearch(Searcher):
         self._fitted = None
 
 
+def _front(values: np.ndarray) -> np.ndarray:
+    """Rows of ``values`` (maximisation form) on the Pareto front, best first objective first."""
+    members = np.flatnonzero(pareto_mask(values))
+    return members[np.argsort(-values[members, 0], kind="stable")]
+
+
 def _anchors(configs: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     """Configurations to search near: the best predicted ones (with two objectives, members of
     the predicted front spread along it)."""
     if predicted.shape[1] == 1:
         return configs[np.argsort(-predicted[:, 0])[:_LOCAL_ANCHORS]]
-    members = np.flatnonzero(pareto_mask(predicted))
-    members = members[np.argsort(-predicted[members, 0], kind="stable")]
+    members = _front(predicted)
     if len(members) > _LOCAL_ANCHORS:
         members = members[np.unique(np.linspace(0, len(members) - 1, _LOCAL_ANCHORS).round().astype(int))]
     return configs[members]

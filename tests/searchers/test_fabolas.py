@@ -55,6 +55,12 @@ def feed(search: FabolasSearch, count: int, start: int = 0) -> list[dict]:
     return configs
 
 
+def full_data_repeats(configs: list[dict]) -> list[dict]:
+    """Re-evaluations: suggestions at s = 1 of a configuration suggested earlier (at a small fraction)."""
+    strip = lambda config: {k: v for k, v in config.items() if k != "data_fraction"}  # noqa: E731
+    return [c for i, c in enumerate(configs) if c["data_fraction"] == 1.0 and strip(c) in map(strip, configs[:i])]
+
+
 def kernels(module) -> list[str]:
     return [type(m).__name__ for m in module.modules() if isinstance(m, Kernel)]
 
@@ -138,10 +144,7 @@ def test_incumbent_is_predicted_at_full_data():
 def test_incumbent_share_spends_suggestions_on_the_incumbent_at_full_data():
     search = searcher(incumbent_share=0.5)
     configs = feed(search, 7)
-    strip = lambda config: {k: v for k, v in config.items() if k != "data_fraction"}  # noqa: E731
-    # A re-evaluation: a configuration first seen at a small fraction, suggested again at s = 1.
-    repeats = [c for i, c in enumerate(configs) if c["data_fraction"] == 1.0 and strip(c) in map(strip, configs[:i])]
-    assert repeats, configs
+    assert full_data_repeats(configs), configs
 
 
 def test_save_and_restore_replay_the_same_suggestions(tmp_path):
@@ -300,9 +303,7 @@ def test_pareto_set_is_the_front_of_the_values_at_full_data():
 def test_two_objective_incumbent_share_runs_front_members_at_full_data():
     search = pareto_searcher(incumbent_share=0.5)
     configs = feed_pareto(search, 8)
-    strip = lambda config: {k: v for k, v in config.items() if k != "data_fraction"}  # noqa: E731
-    repeats = [c for i, c in enumerate(configs) if c["data_fraction"] == 1.0 and strip(c) in map(strip, configs[:i])]
-    assert repeats, configs
+    assert full_data_repeats(configs), configs
     assert any(m.evaluated_at_full for m in search.pareto_set())
 
 
