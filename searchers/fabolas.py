@@ -64,11 +64,12 @@ _LOCAL_ANCHORS = 4
 
 @dataclass(frozen=True)
 class Incumbent:
-    """The configuration with the best posterior mean at full data, and that mean.
+    """The configuration with the best value at full data, and that value.
 
     Attributes:
         config: The Tune config, its fraction key set to 1.
-        predicted: Posterior mean of the objective at ``s = 1``, in the metric's own units.
+        predicted: The objective at ``s = 1``, in the metric's own units: the mean of the results
+            measured there if ``evaluated_at_full``, else the posterior mean.
         evaluated_at_full: Whether this configuration has a finished evaluation at ``s = 1``.
     """
 
@@ -290,8 +291,12 @@ class FabolasSearch(Searcher):
 
     # ------------------------------------------------------------------ public queries
     def incumbent(self) -> Incumbent | None:
-        """The evaluated configuration with the best posterior mean at ``s = 1`` (``None`` before any result).
+        """The evaluated configuration with the best value at ``s = 1`` (``None`` before any result).
 
+        A configuration's value at ``s = 1`` is the mean of its results there when it was
+        evaluated at full data, and the posterior mean otherwise (as in :meth:`pareto_set`): a
+        model already trained on all the data competes with what it measured, not with what the
+        GP smooths it to.
         With fewer than three results there is no model yet, and the best value observed at the
         largest fraction stands in for the prediction.
 
@@ -306,7 +311,7 @@ class FabolasSearch(Searcher):
             )
         if not self._observations or self._space is None:
             return None
-        configs, predicted = self._predict_full()
+        configs, predicted = self._values_at_full()
         best = int(np.argmax(predicted[:, 0]))
         x = configs[best]
         sign = 1.0 if self._objectives.modes[0] == "max" else -1.0
@@ -327,14 +332,7 @@ class FabolasSearch(Searcher):
         """
         if not self._observations or self._space is None:
             return []
-        configs, predicted = self._predict_full()
-        measured: dict[int, list[np.ndarray]] = {}
-        for x, s, y, _ in self._observations.values():
-            if s >= 1.0:
-                for index in np.flatnonzero(np.all(np.isclose(configs, x), axis=1)):
-                    measured.setdefault(int(index), []).append(np.atleast_1d(y))
-        for index, values in measured.items():
-            predicted[index] = np.mean(values, axis=0)
+        configs, predicted = self._values_at_full()
         members = _front(predicted)
         natural = self._objectives.to_maximisation(predicted)  # the signs undo themselves
         return [
@@ -486,6 +484,20 @@ class FabolasSearch(Searcher):
             warnings.simplefilter("ignore")
             mean = model.posterior(full).mean
         return configs, mean.numpy().reshape(len(configs), -1)
+
+    def _values_at_full(self) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_predict_full`, with the mean of the results measured at ``s = 1`` in place of the
+        prediction for each configuration evaluated there: a model trained on all the data is
+        recommended for what it did, not for what the GP smooths it to."""
+        configs, predicted = self._predict_full()
+        measured: dict[int, list[np.ndarray]] = {}
+        for x, s, y, _ in self._observations.values():
+            if s >= 1.0:
+                for index in np.flatnonzero(np.all(np.isclose(configs, x), axis=1)):
+                    measured.setdefault(int(index), []).append(np.atleast_1d(y))
+        for index, values in measured.items():
+            predicted[index] = np.mean(values, axis=0)
+        return configs, predicted
 
     def _full_config(self, x: np.ndarray) -> dict[str, Any]:
         config = self._space.decode(x)

@@ -141,6 +141,30 @@ def test_incumbent_is_predicted_at_full_data():
     assert math.isfinite(incumbent.predicted)
 
 
+def test_incumbent_is_the_best_value_at_full_data_measured_values_first():
+    search = searcher(incumbent_share=0.5)  # some configurations are measured at s = 1
+    configs = feed(search, 10)
+    space = UnitCubeSpace(SPACE)
+    strip = lambda config: {k: v for k, v in config.items() if k != "data_fraction"}  # noqa: E731
+    distinct = np.unique(np.array([space.encode(strip(c)) for c in configs]), axis=0)
+    full = torch.tensor(np.column_stack([distinct, np.ones(len(distinct))]), dtype=torch.double)
+    model = search.model()
+    with torch.no_grad():
+        values = -model.posterior(full).mean.numpy()[:, 0]  # the loss at s = 1
+    measured = set()
+    for row, x in enumerate(distinct):  # measured at full data: the mean measured loss instead
+        at_full = [loss(c) for c in configs if c["data_fraction"] == 1.0 and np.allclose(space.encode(strip(c)), x)]
+        if at_full:
+            measured.add(row)
+            values[row] = np.mean(at_full)
+    best = int(np.argmin(values))
+    assert best in measured  # full-data results are the best here: the substitution decides the value
+    incumbent = search.incumbent()
+    assert incumbent.evaluated_at_full
+    assert incumbent.predicted == pytest.approx(values[best], abs=1e-12)
+    assert np.allclose(space.encode(strip(incumbent.config)), distinct[best])
+
+
 def test_incumbent_share_spends_suggestions_on_the_incumbent_at_full_data():
     search = searcher(incumbent_share=0.5)
     configs = feed(search, 7)
