@@ -61,6 +61,26 @@ def full_data_repeats(configs: list[dict]) -> list[dict]:
     return [c for i, c in enumerate(configs) if c["data_fraction"] == 1.0 and strip(c) in map(strip, configs[:i])]
 
 
+def values_at_full_data(search: FabolasSearch, configs: list[dict], measure) -> tuple[np.ndarray, np.ndarray, set[int]]:
+    """What the searcher should hold at ``s = 1`` (every objective minimised here): the distinct
+    evaluated configurations (encoded), their posterior means with the mean of ``measure`` in
+    place for those evaluated at full data, and the rows that were."""
+    space = UnitCubeSpace(SPACE)
+    strip = lambda config: {k: v for k, v in config.items() if k != "data_fraction"}  # noqa: E731
+    distinct = np.unique(np.array([space.encode(strip(c)) for c in configs]), axis=0)
+    full = torch.tensor(np.column_stack([distinct, np.ones(len(distinct))]), dtype=torch.double)
+    model = search.model()
+    with torch.no_grad():
+        values = -model.posterior(full).mean.numpy()  # the model holds the negated (maximisation) form
+    measured = set()
+    for row, x in enumerate(distinct):
+        at_full = [measure(c) for c in configs if c["data_fraction"] == 1.0 and np.allclose(space.encode(strip(c)), x)]
+        if at_full:
+            measured.add(row)
+            values[row] = np.mean(at_full, axis=0)
+    return distinct, values, measured
+
+
 def kernels(module) -> list[str]:
     return [type(m).__name__ for m in module.modules() if isinstance(m, Kernel)]
 
@@ -144,25 +164,14 @@ def test_incumbent_is_predicted_at_full_data():
 def test_incumbent_is_the_best_value_at_full_data_measured_values_first():
     search = searcher(incumbent_share=0.5)  # some configurations are measured at s = 1
     configs = feed(search, 10)
-    space = UnitCubeSpace(SPACE)
-    strip = lambda config: {k: v for k, v in config.items() if k != "data_fraction"}  # noqa: E731
-    distinct = np.unique(np.array([space.encode(strip(c)) for c in configs]), axis=0)
-    full = torch.tensor(np.column_stack([distinct, np.ones(len(distinct))]), dtype=torch.double)
-    model = search.model()
-    with torch.no_grad():
-        values = -model.posterior(full).mean.numpy()[:, 0]  # the loss at s = 1
-    measured = set()
-    for row, x in enumerate(distinct):  # measured at full data: the mean measured loss instead
-        at_full = [loss(c) for c in configs if c["data_fraction"] == 1.0 and np.allclose(space.encode(strip(c)), x)]
-        if at_full:
-            measured.add(row)
-            values[row] = np.mean(at_full)
-    best = int(np.argmin(values))
+    distinct, values, measured = values_at_full_data(search, configs, lambda c: [loss(c)])
+    best = int(np.argmin(values[:, 0]))
     assert best in measured  # full-data results are the best here: the substitution decides the value
     incumbent = search.incumbent()
     assert incumbent.evaluated_at_full
-    assert incumbent.predicted == pytest.approx(values[best], abs=1e-12)
-    assert np.allclose(space.encode(strip(incumbent.config)), distinct[best])
+    assert incumbent.predicted == pytest.approx(values[best, 0], abs=1e-12)
+    strip = {k: v for k, v in incumbent.config.items() if k != "data_fraction"}
+    assert np.allclose(UnitCubeSpace(SPACE).encode(strip), distinct[best])
 
 
 def test_incumbent_share_spends_suggestions_on_the_incumbent_at_full_data():
@@ -303,22 +312,11 @@ def test_pareto_set_is_the_front_of_the_values_at_full_data():
     evaluated = [{k: v for k, v in c.items() if k != "data_fraction"} for c in configs]
     assert all({k: v for k, v in m.config.items() if k != "data_fraction"} in evaluated for m in members)
     # The members are exactly the non-dominated posterior means at s = 1 of the evaluated configurations.
-    space = UnitCubeSpace(SPACE)
-    distinct = np.unique(np.array([space.encode({k: v for k, v in c.items() if k != "data_fraction"})
-                                   for c in configs]), axis=0)
-    full = torch.tensor(np.column_stack([distinct, np.ones(len(distinct))]), dtype=torch.double)
-    with torch.no_grad():
-        means = search.model().posterior(full).mean.numpy()  # maximisation form: both negated
-    measured = 0
-    for row, x in enumerate(distinct):  # measured at full data: the measured values
-        at_full = [c for c in configs if c["data_fraction"] == 1.0
-                   and np.allclose(space.encode({k: v for k, v in c.items() if k != "data_fraction"}), x)]
-        if at_full:
-            measured += 1
-            means[row] = -np.mean([[loss(c), latency(c)] for c in at_full], axis=0)
-    assert measured >= 1
-    assert len(members) == int(pareto_mask(means).sum())
-    predicted = sorted(-means[pareto_mask(means), 0])
+    _, values, measured = values_at_full_data(search, configs, lambda c: [loss(c), latency(c)])
+    assert measured  # measured at full data: the measured values
+    front = pareto_mask(-values)  # pareto_mask takes the maximisation form
+    assert len(members) == int(front.sum())
+    predicted = sorted(values[front, 0])
     assert np.allclose(sorted(m.predicted["loss"] for m in members), predicted)
     with pytest.raises(ValueError, match=r"incumbent: the search has 2 objectives .* call pareto_set\(\) instead"):
         search.incumbent()
