@@ -11,12 +11,8 @@ continues an interrupted experiment from that directory with ``Tuner.restore``.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-import pickle
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +20,14 @@ from typing import Any, Iterator
 
 import pandas as pd
 
+from orchestrator.driver_state import (
+    KeepLastCompleteSave,
+    keep_tuner_state,
+    repair_state_after_kill,
+    repair_tuner_state,
+    session_tables,
+    whole_table,
+)
 from orchestrator.export import checkpoint_config, export_pareto
 from orchestrator.methods import build_searcher, get_method
 from orchestrator.results import default_reference_point, finished_mask, pareto_front, save_results
@@ -175,14 +179,13 @@ def report(experiment_dir: str | Path) -> ExperimentResult:
         )
     experiment = load_experiment(spec_path)
     results_csv = experiment_dir / RESULTS_FILENAME
-    sessions = _sessions(experiment_dir)
-    if sessions and not _all_whole(experiment_dir, _session_files(sessions[-1])[:1]):
+    tables = session_tables(experiment_dir)
+    if tables and not whole_table(tables[-1]):
         # Killed while Tune copied its state (seen: an empty file): mend it as a resume would.
         repair_state_after_kill(experiment_dir)
-        sessions = _sessions(experiment_dir)
-    states = [_session_files(session)[0] for session in sessions]
-    newest_state = max(((experiment_dir / name).stat().st_mtime for name in states), default=0.0)
-    if states and (not results_csv.exists() or newest_state > results_csv.stat().st_mtime):
+        tables = session_tables(experiment_dir)
+    newest_state = max((table.stat().st_mtime for table in tables), default=0.0)
+    if tables and (not results_csv.exists() or newest_state > results_csv.stat().st_mtime):
         frame = trials_from_directory(experiment_dir, experiment)
     else:
         frame = load_results(experiment_dir)
@@ -219,6 +222,7 @@ def _build_tuner(experiment: Experiment, trainable: Any, storage_dir: Path) -> A
         checkpoint_config=checkpoint_config(),
         callbacks=[
             TrialEndingRecorder(storage_dir / experiment.name),
+            KeepLastCompleteSave(storage_dir / experiment.name),
             StopRetryingRaisedTrials(storage_dir / experiment.name / FAILED_TRIALS_DIRNAME),
             # Last: Tune matches callback states by position. Tune does not checkpoint schedulers;
             # this keeps ASHA's rung records across --resume.
@@ -263,213 +267,6 @@ def _reference_point(eligible: pd.DataFrame, objectives: Any) -> dict | None:
     if not finished_mask(eligible, objectives).any():
         return None
     return {**default_reference_point(eligible, objectives), **objectives.thresholds}
-
-
-# Tune's per-session state files in the experiment directory (checked on Ray 2.60): Tune restores
-# from the newest session's files. It writes them first into the driver's staging folder,
-# /tmp/ray/session_<id>/artifacts/<time>/<experiment name>/driver_artifacts (the layout
-# ray.train's StorageContext documents), then copies them to the experiment directory.
-_SESSION_STATE_FILES = (
-    "experiment_state-{}.json", "search_gen_state-{}.json", "searcher-state-{}.pkl", "callback-states-{}.pkl",
-)
-_STAGING_GLOB = "ray/session_*/artifacts/*/{name}/driver_artifacts"
-
-
-_TUNER_STATE = "tuner.pkl"
-_TUNER_STATE_COPY = ".tuner.pkl.whole"
-
-
-def _copy_atomically(source: Path, target: Path) -> None:
-    """Copy ``source`` over ``target`` through a hidden file beside it: a kill leaves either file whole."""
-    partial = target.with_name(f".{target.name}.repair")
-    shutil.copyfile(source, partial)
-    os.replace(partial, target)
-
-
-def _loads(path: Path) -> bool:
-    try:
-        pickle.loads(path.read_bytes())
-    except Exception:
-        return False
-    return True
-
-
-def keep_tuner_state(experiment_dir: Path) -> None:
-    """Keep a whole copy of Tune's ``tuner.pkl``, which every ``Tuner`` and ``Tuner.restore`` rewrites.
-
-    Tune truncates and rewrites the file in place when a run starts or resumes (ray 2.60); a
-    kill in between leaves it empty and the next resume fails (``EOFError``) before anything
-    runs. :func:`repair_tuner_state` puts this copy back.
-    """
-    source = experiment_dir / _TUNER_STATE
-    if source.is_file() and _loads(source):
-        _copy_atomically(source, experiment_dir / _TUNER_STATE_COPY)
-
-
-def repair_tuner_state(experiment_dir: Path) -> bool:
-    """Put back the copy :func:`keep_tuner_state` kept when ``tuner.pkl`` does not load; whether it did."""
-    state, copy = experiment_dir / _TUNER_STATE, experiment_dir / _TUNER_STATE_COPY
-    if not state.is_file() or _loads(state) or not copy.is_file():
-        return False
-    _copy_atomically(copy, state)
-    logger.warning("The driver was killed while Tune rewrote %s; put back the copy kept before.", state)
-    return True
-
-
-def repair_state_after_kill(experiment_dir: Path, temp_dir: str | None = None) -> str:
-    """Bring the experiment directory's state files up to what the killed driver last wrote.
-
-    Tune writes its state (trial table, search-generator state, searcher state, callback states
-    such as the scheduler's rungs) into the driver's staging folder at every step, under names
-    that carry the session (each resume starts a new one, and first copies the older sessions'
-    files into its own staging folder), then copies the folder to the experiment directory in
-    the background, skipping a copy while the last one still runs. A kill can therefore leave
-    the experiment directory's copy
-
-    - without the killed session's files at all (killed before Tune's first copy of them): Tune
-      would resume from the session before, and trials since then would start again;
-    - truncated or empty (killed during the copy): Tune would fail to restore and start over;
-    - whole but a step or more behind (killed before the copy): a trial whose newest checkpoint
-      is missing from that copy restarts from an older one, or from scratch.
-
-    The killed driver's staging copy is taken (atomically) when it is whole and, if the
-    experiment directory's copy is whole too, when it is newer and consistent: Tune writes the
-    trial table first and the other files after it, so they must be at least as new as the table
-    (a kill between the two leaves a table ahead of its searcher, which could suggest a
-    configuration again). When neither copy is whole, the last whole copy of the session in an
-    earlier staging folder is taken. Without any, truncated files are set aside (suffix
-    ``.truncated``) and Tune resumes from the session before, whose files are whole.
-
-    Returns:
-        ``"whole"`` (nothing to mend), ``"from staging"`` or ``"set aside"``.
-    """
-    copies = _staging_copies(experiment_dir, Path(temp_dir or tempfile.gettempdir()))
-    sessions = _sessions(experiment_dir)
-    if copies:
-        unsynced = [session for session in _sessions(copies[0]) if session > max(sessions, default="")]
-        if unsynced:
-            names = _session_files(unsynced[-1])
-            if _all_whole(copies[0], names) and _written_in_order(copies[0], names):
-                _take(copies[0], experiment_dir, names)
-                logger.warning(
-                    "The driver was killed before Tune first copied %s; took the copy it last wrote from %s.",
-                    names[0], copies[0],
-                )
-                return "from staging"
-            logger.warning(
-                "The driver was killed while Tune first wrote %s; resuming from the session before it "
-                "(trials of the killed session run again from their checkpoints).", names[0],
-            )
-    if not sessions:
-        return "whole"
-    names = _session_files(sessions[-1])
-    whole = _all_whole(experiment_dir, names)
-    holding = [copy for copy in copies if (copy / names[0]).is_file()]
-    newest = holding[0] if holding and _all_whole(holding[0], names) else None
-    if newest is not None and (
-        not whole or (_written_in_order(newest, names) and not _same_files(newest, experiment_dir, names))
-    ):
-        _take(newest, experiment_dir, names)
-        logger.warning(
-            "The driver was killed %s %s; took the whole copy it last wrote from %s.",
-            "before Tune copied its newest" if whole else "while Tune copied", names[0], newest,
-        )
-        return "from staging"
-    if whole:
-        if holding and (newest is None or not _written_in_order(newest, names)):
-            logger.warning(
-                "The driver was killed while Tune wrote %s into %s; resuming from the experiment "
-                "directory's copy, which may be a step behind.", names[0], holding[0],
-            )
-        return "whole"
-    # Killed while writing both copies: the last whole copy in an earlier staging folder (a
-    # later driver's holds the session's files as it found them when it started).
-    older = next((copy for copy in holding[1:] if _all_whole(copy, names)), None)
-    if older is not None:
-        _take(older, experiment_dir, names)
-        logger.warning(
-            "The driver was killed while Tune wrote %s and its staging copy; took the last whole copy, "
-            "from %s; trials since then run again from their checkpoints.", names[0], older,
-        )
-        return "from staging"
-    for name in names:
-        path = experiment_dir / name
-        if path.exists():
-            path.rename(path.with_name(name + ".truncated"))
-    logger.warning(
-        "The driver was killed while Tune wrote %s and no whole copy is left; resuming from the session "
-        "before it (trials of the killed session since that state run again).", names[0],
-    )
-    return "set aside"
-
-
-def _sessions(folder: Path) -> list[str]:
-    """The sessions whose trial table is in ``folder``, oldest first (their names are times)."""
-    prefix, suffix = _SESSION_STATE_FILES[0].split("{}")
-    return sorted(path.name[len(prefix):-len(suffix)] for path in folder.glob(_SESSION_STATE_FILES[0].format("*")))
-
-
-def _session_files(session: str) -> list[str]:
-    return [template.format(session) for template in _SESSION_STATE_FILES]
-
-
-def _take(staging: Path, experiment_dir: Path, names: list[str]) -> None:
-    for name in names:
-        if (staging / name).is_file():
-            _copy_atomically(staging / name, experiment_dir / name)
-
-
-def _staging_copies(experiment_dir: Path, root: Path) -> list[Path]:
-    """This experiment's driver staging folders, newest first.
-
-    The same name may have staged another experiment: a folder is this one's when the trial
-    folders staged in it are this experiment's, or, before any, when it holds a trial table
-    this experiment directory holds too (a resumed driver copies them there first).
-    """
-    ours = set(_sessions(experiment_dir)) if experiment_dir.is_dir() else set()
-    copies = []
-    for staging in sorted(root.glob(_STAGING_GLOB.format(name=experiment_dir.name)), reverse=True):
-        trial_dirs = [path.name for path in staging.iterdir() if path.is_dir()]
-        if trial_dirs:
-            if any((experiment_dir / name).is_dir() for name in trial_dirs):
-                copies.append(staging)
-        elif ours & set(_sessions(staging)):
-            copies.append(staging)
-    return copies
-
-
-def _written_in_order(folder: Path, names: list[str]) -> bool:
-    """Whether every other session file is at least as new as the trial table (one complete save)."""
-    table = (folder / names[0]).stat().st_mtime_ns
-    return all((folder / name).stat().st_mtime_ns >= table for name in names[1:] if (folder / name).is_file())
-
-
-def _same_files(first: Path, second: Path, names: list[str]) -> bool:
-    def content(path: Path) -> bytes | None:
-        return path.read_bytes() if path.is_file() else None
-
-    return all(content(first / name) == content(second / name) for name in names)
-
-
-def _all_whole(folder: Path, names: list[str]) -> bool:
-    """Whether the trial table parses and the other files of the session, where present, load."""
-    for index, name in enumerate(names):
-        path = folder / name
-        if not path.is_file():
-            if index == 0:
-                return False
-            continue
-        data = path.read_bytes()
-        try:
-            json.loads(data)
-        except ValueError:
-            if index == 0:
-                return False
-            try:  # Tune pickles the search-generator state; searchers save JSON or pickle
-                pickle.loads(data)
-            except Exception:
-                return False
-    return True
 
 
 @contextlib.contextmanager

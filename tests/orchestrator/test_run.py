@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
+import pickle
+import tempfile
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -51,10 +55,20 @@ def test_reduced_demo_writes_pareto_table_and_plots(tmp_path):
         result.pareto[["val_accuracy", "num_params"]].reset_index(drop=True),
     )
 
-    # Seen in the crash test: a driver killed while Tune copied its state leaves it empty.
+    # The driver kept a whole copy of Tune's last complete save, for a kill during the next one.
     newest = sorted(result.experiment_dir.glob("experiment_state-*.json"))[-1]
+    kept = pickle.loads((result.experiment_dir / f".last-complete-save-{newest.stem.split('-', 1)[1]}.whole").read_bytes())
+    assert len(json.loads(kept[newest.name])["trial_data"]) == 4
+
+    # Seen in the crash test: a driver killed while Tune copied its state leaves it empty.
     newest.write_text("")
     assert len(report(result.experiment_dir).results) == 4
+    # Killed while Tune wrote both copies: the kept copy of the last complete save is what is left.
+    staging = sorted(Path(tempfile.gettempdir()).glob(f"ray/session_*/artifacts/*/digits/driver_artifacts/{newest.name}"))[-1]
+    staging.write_text('{"trial_da')
+    newest.write_text("")
+    assert len(report(result.experiment_dir).results) == 4
+    assert json.loads(newest.read_text()) == json.loads(kept[newest.name])
 
 
 def test_failing_trials_are_recorded_and_the_experiment_goes_on(tmp_path):

@@ -1,12 +1,18 @@
-"""Tests for orchestrator.run.repair_state_after_kill: a state file truncated by a kill is mended before a resume."""
+"""Tests for orchestrator.driver_state: a state file truncated by a kill is mended before a resume."""
 
 from __future__ import annotations
 
 import json
 import os
 import pickle
+from types import SimpleNamespace
 
-from orchestrator.run import keep_tuner_state, repair_state_after_kill, repair_tuner_state
+from orchestrator.driver_state import (
+    KeepLastCompleteSave,
+    keep_tuner_state,
+    repair_state_after_kill,
+    repair_tuner_state,
+)
 
 SESSION = "2026-11-28_07-49-56"
 
@@ -176,3 +182,74 @@ def test_with_both_copies_cut_an_earlier_whole_copy_is_taken(tmp_path):
     assert repair_state_after_kill(experiment_dir, temp_dir=str(tmp_path / "tmp")) == "from staging"
     assert json.loads((experiment_dir / f"experiment_state-{SESSION}.json").read_text())["trial_data"] == [1]
     assert pickle.loads((experiment_dir / f"searcher-state-{SESSION}.pkl").read_bytes()) == {"rng": 0}
+
+
+# ----------------------------------------------------------------------------- the last complete save
+def _keep(experiment_dir, staging):
+    """What KeepLastCompleteSave does at the end of a Tune step whose save wrote ``staging``."""
+    keeper = KeepLastCompleteSave(experiment_dir)
+    keeper.on_step_end(iteration=1, trials=[SimpleNamespace(local_experiment_path=str(staging))])
+    return keeper
+
+
+def _cut_save(staging, table: str):
+    """A kill during Tune's next save: the new table written, the searcher state still the old one."""
+    (staging / f"experiment_state-{SESSION}.json").write_text(table)
+    written = (staging / f"experiment_state-{SESSION}.json").stat().st_mtime_ns
+    os.utime(staging / f"searcher-state-{SESSION}.pkl", ns=(written - 10**9, written - 10**9))
+
+
+def test_the_last_complete_save_is_kept_whole_once_per_change(tmp_path):
+    experiment_dir, _ = _experiment(tmp_path, truncated=False)
+    staging = _staging(tmp_path, "crash", json.dumps({"trial_data": [1, 2, 3, 4]}))
+    keeper = _keep(experiment_dir, staging)
+    kept = experiment_dir / f".last-complete-save-{SESSION}.whole"
+    files = pickle.loads(kept.read_bytes())
+    assert json.loads(files[f"experiment_state-{SESSION}.json"])["trial_data"] == [1, 2, 3, 4]
+    assert pickle.loads(files[f"searcher-state-{SESSION}.pkl"]) == {"rng": 2}
+    first = kept.stat().st_mtime_ns
+    os.utime(kept, ns=(first - 10**9, first - 10**9))
+    keeper.on_step_end(iteration=2, trials=[SimpleNamespace(local_experiment_path=str(staging))])
+    assert kept.stat().st_mtime_ns == first - 10**9  # nothing changed: not written again
+    (staging / f"searcher-state-{SESSION}.pkl").write_bytes(pickle.dumps({"rng": 3}))
+    keeper.on_step_end(iteration=3, trials=[SimpleNamespace(local_experiment_path=str(staging))])
+    assert pickle.loads(pickle.loads(kept.read_bytes())[f"searcher-state-{SESSION}.pkl"]) == {"rng": 3}
+    assert pickle.loads(pickle.dumps(keeper))._kept == {}  # tuner.pkl holds the callback, not the copy
+
+
+def test_a_save_cut_by_the_kill_resumes_from_the_last_complete_save_not_an_older_copy(tmp_path, caplog):
+    """Seen in CI: killed between Tune's table and searcher writes, the experiment directory's copy
+    was steps behind, and a trial with a checkpoint restarted from scratch."""
+    experiment_dir, _ = _experiment(tmp_path, truncated=False)  # the copy Tune synced, steps ago
+    staging = _staging(tmp_path, "crash", json.dumps({"trial_data": [1, 2, 3, 4]}))
+    _keep(experiment_dir, staging)
+    _cut_save(staging, json.dumps({"trial_data": [1, 2, 3, 4, 5]}))
+    assert repair_state_after_kill(experiment_dir, temp_dir=str(tmp_path / "tmp")) == "from kept copy"
+    assert json.loads((experiment_dir / f"experiment_state-{SESSION}.json").read_text())["trial_data"] == [1, 2, 3, 4]
+    assert pickle.loads((experiment_dir / f"searcher-state-{SESSION}.pkl").read_bytes()) == {"rng": 2}
+    assert "last complete save" in caplog.text
+    assert repair_state_after_kill(experiment_dir, temp_dir=str(tmp_path / "tmp")) == "whole"  # mended once
+
+
+def test_with_every_copy_cut_the_kept_save_is_taken(tmp_path):
+    experiment_dir, _ = _experiment(tmp_path, truncated=True)
+    staging = _staging(tmp_path, "crash", json.dumps({"trial_data": [1, 2, 3, 4]}))
+    _keep(experiment_dir, staging)
+    (staging / f"experiment_state-{SESSION}.json").write_text('{"trial_da')
+    assert repair_state_after_kill(experiment_dir, temp_dir=str(tmp_path / "tmp")) == "from kept copy"
+    assert json.loads((experiment_dir / f"experiment_state-{SESSION}.json").read_text())["trial_data"] == [1, 2, 3, 4]
+    assert repair_state_after_kill(experiment_dir, temp_dir=str(tmp_path / "tmp")) == "whole"  # mended once
+
+
+def test_a_kept_session_tune_never_copied_is_resumed_from(tmp_path):
+    """Killed in a resumed driver's second save, before Tune's first copy of the session."""
+    experiment_dir, whole = _experiment(tmp_path, truncated=False)
+    staging = _staged_by_driver(
+        tmp_path, "session_2026-11-28_07-51-00_1_2",
+        {SESSION: (whole, {"rng": 1}), LATER: (json.dumps({"trial_data": [1, 2, 3, 4, 5]}), {"rng": 5})},
+    )
+    _keep(experiment_dir, staging)
+    (staging / f"experiment_state-{LATER}.json").write_text('{"trial_data": [1, 2, 3, 4, 5, 6')
+    assert repair_state_after_kill(experiment_dir, temp_dir=str(tmp_path / "tmp")) == "from kept copy"
+    assert json.loads((experiment_dir / f"experiment_state-{LATER}.json").read_text())["trial_data"] == [1, 2, 3, 4, 5]
+    assert pickle.loads((experiment_dir / f"searcher-state-{LATER}.pkl").read_bytes()) == {"rng": 5}
