@@ -93,12 +93,13 @@ class KeepLastCompleteSave(Callback):
     changed. A kill during Tune's next save leaves the staging folder and the experiment
     directory's copy truncated, or a trial table ahead of its searcher;
     :func:`repair_state_after_kill` then resumes from this copy, which lacks only the step being
-    saved. Pass it to ``tune.RunConfig(callbacks=[KeepLastCompleteSave(experiment_dir)])`` with a
-    local experiment directory.
+    saved. Pass it to ``tune.RunConfig(callbacks=[KeepLastCompleteSave()])``; both folders are
+    read from the trials (``Trial.local_experiment_path``, ``Trial.remote_experiment_path``), so
+    a resume from a moved experiment directory keeps its copy there. The experiment directory
+    must be local (or mounted).
     """
 
-    def __init__(self, experiment_dir: str | Path) -> None:
-        self._experiment_dir = Path(experiment_dir)
+    def __init__(self) -> None:
         self._kept: dict[str, bytes] = {}
 
     def __getstate__(self) -> dict[str, Any]:  # pickled into tuner.pkl: not the copy itself
@@ -107,15 +108,15 @@ class KeepLastCompleteSave(Callback):
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         if not trials:  # Tune has saved nothing of this session yet
             return
-        staging = Path(trials[0].local_experiment_path)
+        staging, experiment_dir = Path(trials[0].local_experiment_path), Path(trials[0].remote_experiment_path)
         sessions = _sessions(staging)
-        if not sessions:
+        if not sessions or not experiment_dir.is_dir():
             return
         session = sessions[-1]  # this driver's: sessions are named by their start time
         files = {name: (staging / name).read_bytes() for name in _session_files(session) if (staging / name).is_file()}
         if files == self._kept:
             return
-        _write_atomically(self._experiment_dir / _KEPT_SAVE.format(session), pickle.dumps(files))
+        _write_atomically(experiment_dir / _KEPT_SAVE.format(session), pickle.dumps(files))
         self._kept = files
 
 

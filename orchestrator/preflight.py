@@ -8,8 +8,9 @@ under a traceback. In order, cheapest first:
 
 - ``storage_path``: a directory that can be written (not a file, not read-only);
 - the experiment directory ``storage_path/name``: an earlier run there is continued only with
-  ``resume``, replaced only with ``fresh``, and a resumed spec must ask for what the run
-  started with (:func:`check_resume_matches`);
+  ``resume``, replaced only with ``fresh``, a resumed spec must ask for what the run
+  started with (:func:`check_resume_matches`), and the run must be where it started
+  (:func:`record_location`);
 - ``cluster.address`` (else ``RAY_ADDRESS``): something answers there, within seconds;
 - ``resources``: against this machine, as a local ``ray.init()`` would see it, or against the
   nodes of the cluster when Ray is already connected (each bundle of a trial must fit on one
@@ -72,8 +73,12 @@ __all__ = [
     "check_resources",
     "check_resume_matches",
     "holds_run",
+    "record_location",
     "resources_error",
 ]
+
+LOCATION_FILENAME = ".started_in"
+"""Written into a new experiment directory: its absolute path when the run started."""
 
 RESUMABLE_CHANGES = (
     "storage_path",
@@ -83,7 +88,8 @@ RESUMABLE_CHANGES = (
     "cluster.shared_storage",
 )
 """Fields a resumed run may change. ``storage_path`` only locates the run (``./results`` and
-its absolute path are the same run); ``budget.trial_timeout_s`` is enforced by the wrapper
+its absolute path are the same run; a run moved from where it started is refused, see
+:func:`record_location`); ``budget.trial_timeout_s`` is enforced by the wrapper
 around the trainable, which a resume builds anew from the current spec; ``cluster.address``,
 ``autoscaling`` and ``shared_storage`` say where this session runs and what to check before it
 (a run may resume on another cluster). ``Tuner.restore`` keeps
@@ -182,6 +188,38 @@ def _check_earlier_run(experiment: Experiment, *, resume: bool, fresh: bool) -> 
     saved = experiment_dir / SPEC_FILENAME
     if saved.is_file():  # absent when the spec had no YAML form (a lambda trainable)
         check_resume_matches(experiment, load_experiment(saved), experiment_dir)
+    _check_not_moved(experiment, experiment_dir)
+
+
+def record_location(experiment_dir: Path) -> None:
+    """Note where a new run's directory is, so that a resume can tell that it was moved."""
+    (experiment_dir / LOCATION_FILENAME).write_text(str(Path(experiment_dir).resolve()) + "\n")
+
+
+def _check_not_moved(experiment: Experiment, experiment_dir: Path) -> None:
+    """Refuse to resume a run whose directory was moved (or is reached by another path).
+
+    Ray Tune 2.60 restores the trials it had created at the new place, but its search generator
+    keeps the experiment as pickled when the run started, old storage path included, so the
+    trials it creates after the resume are set up under the old path: they fail ("Unable to set
+    up cluster storage"), or write beside the run where the old path still exists. Seen with
+    ``orchestrator run --resume`` after moving a killed run's directory.
+    """
+    recorded = experiment_dir / LOCATION_FILENAME
+    if not recorded.is_file():  # a run started before this record was kept
+        return
+    started_in = Path(recorded.read_text().strip())
+    if started_in.resolve() == experiment_dir.resolve():  # the same directory, a link included
+        return
+    raise SpecError(
+        f"got {experiment.storage_path!r}, but the run in {experiment_dir} was started in {started_in} "
+        "and has been moved since; Ray Tune resumes the trials it had started from the new place but sets "
+        "up the ones it has yet to start under the old path, where they would fail or write apart from the "
+        f"run. Move the directory back to {started_in}, or link the old path to it "
+        f"(ln -s {experiment_dir} {started_in}), and resume again. `orchestrator report {experiment_dir}` "
+        "works where it is.",
+        "storage_path",
+    )
 
 
 def check_resume_matches(experiment: Experiment, started: Experiment, experiment_dir: Path) -> None:

@@ -98,7 +98,7 @@ def run(experiment: Experiment, *, resume: bool = False, fresh: bool = False) ->
     from ray import tune
 
     from cluster.connect import ClusterError, connect
-    from orchestrator.preflight import check_before_ray, check_cluster
+    from orchestrator.preflight import check_before_ray, check_cluster, record_location
 
     check_before_ray(experiment, resume=resume, fresh=fresh)
     try:
@@ -131,6 +131,7 @@ def run(experiment: Experiment, *, resume: bool = False, fresh: bool = False) ->
         tuner = _build_tuner(experiment, trainable, storage_dir)
         experiment_dir.mkdir(parents=True, exist_ok=True)
         _try_save_spec(experiment, experiment_dir)  # a resumed run keeps the spec it started with
+        record_location(experiment_dir)
     keep_tuner_state(experiment_dir)
 
     with tune_environment():
@@ -222,7 +223,7 @@ def _build_tuner(experiment: Experiment, trainable: Any, storage_dir: Path) -> A
         checkpoint_config=checkpoint_config(),
         callbacks=[
             TrialEndingRecorder(storage_dir / experiment.name),
-            KeepLastCompleteSave(storage_dir / experiment.name),
+            KeepLastCompleteSave(),
             StopRetryingRaisedTrials(storage_dir / experiment.name / FAILED_TRIALS_DIRNAME),
             # Last: Tune matches callback states by position. Tune does not checkpoint schedulers;
             # this keeps ASHA's rung records across --resume.

@@ -14,7 +14,13 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from orchestrator import methods  # noqa: E402
-from orchestrator.preflight import RESUMABLE_CHANGES, check_before_ray, check_resources, holds_run  # noqa: E402
+from orchestrator.preflight import (  # noqa: E402
+    RESUMABLE_CHANGES,
+    check_before_ray,
+    check_resources,
+    holds_run,
+    record_location,
+)
 from orchestrator.spec import Budget, Experiment, SpecError, save_experiment  # noqa: E402
 
 
@@ -193,6 +199,25 @@ def test_resume_applies_the_changes_a_restore_honours(tmp_path: Path) -> None:
         cluster={"autoscaling": True, "shared_storage": True},
     )
     check_before_ray(moved, resume=True, fresh=False)
+
+
+def test_a_moved_run_is_refused_until_its_old_path_leads_to_it(tmp_path: Path) -> None:
+    """Seen: resumed after a move, the trials Tune created afterwards were set up under the old
+    path and failed; the endings went there too, so finished trials read as interrupted."""
+    started = make()
+    record_location(saved_run(started))
+    (tmp_path / "runs").rename(tmp_path / "moved")
+    moved = dataclasses.replace(started, storage_path="moved")
+    error = refusal(moved, resume=True)
+    assert error.field == "storage_path"
+    assert_mentions(
+        str(error), f"started in {tmp_path / 'runs' / 'toy'}", "has been moved",
+        f"ln -s {tmp_path / 'moved' / 'toy'} {tmp_path / 'runs' / 'toy'}", "orchestrator report",
+    )
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "toy").symlink_to(tmp_path / "moved" / "toy")
+    check_before_ray(moved, resume=True, fresh=False)
+    check_before_ray(started, resume=True, fresh=False)  # through the link: the same run
 
 
 # --------------------------------------------------------------------------- resources

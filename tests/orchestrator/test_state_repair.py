@@ -187,9 +187,14 @@ def test_with_both_copies_cut_an_earlier_whole_copy_is_taken(tmp_path):
 # ----------------------------------------------------------------------------- the last complete save
 def _keep(experiment_dir, staging):
     """What KeepLastCompleteSave does at the end of a Tune step whose save wrote ``staging``."""
-    keeper = KeepLastCompleteSave(experiment_dir)
-    keeper.on_step_end(iteration=1, trials=[SimpleNamespace(local_experiment_path=str(staging))])
+    keeper = KeepLastCompleteSave()
+    keeper.on_step_end(iteration=1, trials=[_trial(experiment_dir, staging)])
     return keeper
+
+
+def _trial(experiment_dir, staging):
+    """What the keeper reads of a Tune trial: its staging folder and its experiment directory."""
+    return SimpleNamespace(local_experiment_path=str(staging), remote_experiment_path=str(experiment_dir))
 
 
 def _cut_save(staging, table: str):
@@ -209,10 +214,10 @@ def test_the_last_complete_save_is_kept_whole_once_per_change(tmp_path):
     assert pickle.loads(files[f"searcher-state-{SESSION}.pkl"]) == {"rng": 2}
     first = kept.stat().st_mtime_ns
     os.utime(kept, ns=(first - 10**9, first - 10**9))
-    keeper.on_step_end(iteration=2, trials=[SimpleNamespace(local_experiment_path=str(staging))])
+    keeper.on_step_end(iteration=2, trials=[_trial(experiment_dir, staging)])
     assert kept.stat().st_mtime_ns == first - 10**9  # nothing changed: not written again
     (staging / f"searcher-state-{SESSION}.pkl").write_bytes(pickle.dumps({"rng": 3}))
-    keeper.on_step_end(iteration=3, trials=[SimpleNamespace(local_experiment_path=str(staging))])
+    keeper.on_step_end(iteration=3, trials=[_trial(experiment_dir, staging)])
     assert pickle.loads(pickle.loads(kept.read_bytes())[f"searcher-state-{SESSION}.pkl"]) == {"rng": 3}
     assert pickle.loads(pickle.dumps(keeper))._kept == {}  # tuner.pkl holds the callback, not the copy
 
