@@ -33,6 +33,8 @@ from orchestrator.spec import Experiment, SpecError, load_experiment
 __all__ = ["build_parser", "main"]
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+"""``run`` and ``demo`` stopped before their budget (Ctrl-C, SIGTERM): 128 + SIGINT, as shells do."""
 
 
 def _positive_int(text: str) -> int:
@@ -156,8 +158,23 @@ def _run_command(args: argparse.Namespace) -> int:
     experiment = _with_budget_options(load_experiment(args.spec), args)
     from orchestrator.run import run
 
-    _print_result(run(experiment, resume=args.resume, fresh=args.fresh))
-    return 0
+    again = _command_again(f"orchestrator run {args.spec}", args, ("num_trials", "max_concurrent", "storage_path"))
+    return _finished(run(experiment, resume=args.resume, fresh=args.fresh), again)
+
+
+def _command_again(prefix: str, args: argparse.Namespace, options: Sequence[str]) -> str:
+    """The command line that resumes this run: ``prefix --resume`` and the options given."""
+    given = [f"--{name.replace('_', '-')} {getattr(args, name)}" for name in options if getattr(args, name) is not None]
+    return " ".join([prefix, "--resume", *given])
+
+
+def _finished(result: Any, resume_command: str) -> int:
+    """Print the result; say what is left, and how to continue, if the run stopped early."""
+    _print_result(result)
+    if result.unfinished is None:
+        return 0
+    print(f"interrupted: {result.unfinished}; continue with: {resume_command}", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def _report_command(args: argparse.Namespace) -> int:
@@ -166,7 +183,10 @@ def _report_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from orchestrator.run import report
 
-    _print_result(report(args.directory))  # main() reports a directory `run` did not write
+    result = report(args.directory)  # main() reports a directory `run` did not write
+    _print_result(result)
+    if result.unfinished is not None:
+        print(f"not finished: {result.unfinished}; `orchestrator run SPEC --resume` continues it.", file=sys.stderr)
     return 0
 
 
@@ -195,8 +215,8 @@ def _demo_command(args: argparse.Namespace) -> int:
     experiment = demo_experiment(**given)
     from orchestrator.run import run
 
-    _print_result(run(experiment, resume=args.resume, fresh=args.fresh))
-    return 0
+    again = _command_again("orchestrator demo", args, tuple(options))
+    return _finished(run(experiment, resume=args.resume, fresh=args.fresh), again)
 
 
 def _methods_command(args: argparse.Namespace) -> int:

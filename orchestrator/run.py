@@ -78,6 +78,9 @@ class ExperimentResult:
     paths: dict[str, Path] = field(default_factory=dict)
     experiment_dir: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    unfinished: str | None = None
+    """What of the budget is left when the run stopped before it (a stop signal: Ctrl-C,
+    SIGTERM), or ``None``; ``resume=True`` continues it (:func:`unfinished_budget`)."""
 
 
 def run(experiment: Experiment, *, resume: bool = False, fresh: bool = False) -> ExperimentResult:
@@ -134,10 +137,67 @@ def run(experiment: Experiment, *, resume: bool = False, fresh: bool = False) ->
         record_location(experiment_dir)
     keep_tuner_state(experiment_dir)
 
-    with tune_environment():
+    started = time.monotonic()
+    with tune_environment(), stop_gracefully_on_sigterm():
         grid = tuner.fit()
+    elapsed = time.monotonic() - started
     frame = results_frame(grid, experiment, read_trial_endings(experiment_dir), read_trial_starts(experiment_dir))
-    return _finish(experiment, frame, experiment_dir)
+    result = _finish(experiment, frame, experiment_dir)
+    time_budget = experiment.budget.time_budget_s
+    if time_budget is None or elapsed < time_budget:  # else it ended as the spec asked
+        result.unfinished = unfinished_budget(frame, experiment)
+    return result
+
+
+def unfinished_budget(frame: pd.DataFrame, experiment: Experiment) -> str | None:
+    """What is left of ``budget.num_trials`` in a :func:`results_frame` table, or ``None``.
+
+    Trials ``interrupted`` (cut off by the end of the run) and trials never started are left;
+    every other status is an ending.
+
+    Example:
+        >>> from orchestrator.spec import Budget, Objective
+        >>> experiment = Experiment("toy", lambda config: None, {"x": {"type": "uniform", "low": 0, "high": 1}},
+        ...                         [Objective("loss", "min")], method="random", budget=Budget(num_trials=5))
+        >>> unfinished_budget(pd.DataFrame({"status": ["completed", "error", "interrupted"]}), experiment)
+        '2 of 5 trials ended, 1 interrupted, 2 not started'
+    """
+    planned = experiment.budget.num_trials
+    interrupted = int((frame["status"] == "interrupted").sum()) if "status" in frame else 0
+    not_started = max(0, planned - len(frame))
+    if not interrupted and not not_started:
+        return None
+    ended = len(frame) - interrupted
+    return f"{ended} of {planned} trials ended, {interrupted} interrupted, {not_started} not started"
+
+
+@contextlib.contextmanager
+def stop_gracefully_on_sigterm() -> Iterator[None]:
+    """While Tune runs, SIGTERM stops the run as Ctrl-C does; a second SIGTERM ends it at once.
+
+    Kubernetes, Slurm and ``kill`` send SIGTERM before SIGKILL. Without this, Ray's handler in
+    the driver dies on it (a stack dump, nothing saved since the last step); with it, Tune
+    saves its state, ends the running trials as ``interrupted``, and ``run`` writes the tables,
+    so ``--resume`` continues from there. Only in the main thread (where Python can handle
+    signals).
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        logger.warning("SIGTERM received: stopping the run as Ctrl-C would (a second SIGTERM ends it at once).")
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGINT)  # Tune's handler: save the state, stop the trials
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def _wrapped_trainable(experiment: Experiment, experiment_dir: Path) -> Any:
@@ -190,7 +250,10 @@ def report(experiment_dir: str | Path) -> ExperimentResult:
         frame = trials_from_directory(experiment_dir, experiment)
     else:
         frame = load_results(experiment_dir)
-    return _finish(experiment, frame, experiment_dir)
+    result = _finish(experiment, frame, experiment_dir)
+    if experiment.budget.time_budget_s is None:  # else it may have ended as the spec asked
+        result.unfinished = unfinished_budget(frame, experiment)
+    return result
 
 
 def _build_tuner(experiment: Experiment, trainable: Any, storage_dir: Path) -> Any:

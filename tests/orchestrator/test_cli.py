@@ -38,7 +38,7 @@ def toy_spec(**overrides: Any) -> dict[str, Any]:
     return spec
 
 
-def fake_result(directory: Path, experiment: Any) -> types.SimpleNamespace:
+def fake_result(directory: Path, experiment: Any, unfinished: str | None = None) -> types.SimpleNamespace:
     """Shaped like orchestrator.run.ExperimentResult."""
     results = pd.DataFrame(
         {
@@ -56,6 +56,7 @@ def fake_result(directory: Path, experiment: Any) -> types.SimpleNamespace:
         paths={"results": directory / "results.csv", "pareto_plot": directory / "pareto_front.png"},
         experiment_dir=directory,
         experiment=experiment,
+        unfinished=unfinished,
     )
 
 
@@ -288,6 +289,22 @@ def test_python_dash_m_run_reports_what_fails_before_ray_in_one_line(
     for fragment in fragments:
         assert fragment in completed.stderr
     assert "Traceback" not in completed.stderr and "Ray started" not in completed.stderr
+
+
+def test_a_run_stopped_before_its_budget_says_how_to_continue_and_exits_130(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Seen: after Ctrl-C the run printed a front of the trials so far and exited 0, and Tune's
+    own hint named ``Tuner.restore``, not the command that continues the run."""
+    spec = write_spec(tmp_path)
+    left = "1 of 3 trials ended, 1 interrupted, 1 not started"
+    module = types.ModuleType("orchestrator.run")
+    module.run = lambda experiment, **keywords: fake_result(tmp_path / "toy", experiment, unfinished=left)
+    monkeypatch.setitem(sys.modules, "orchestrator.run", module)
+    assert main(["run", str(spec), "--storage-path", "elsewhere"]) == 130
+    captured = capsys.readouterr()
+    assert "Pareto front: 2 of 3 trials" in captured.out
+    assert captured.err == f"interrupted: {left}; continue with: orchestrator run {spec} --resume --storage-path elsewhere\n"
 
 
 # --------------------------------------------------------------------------- report

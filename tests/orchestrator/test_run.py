@@ -15,7 +15,7 @@ ray = pytest.importorskip("ray")
 from ray import tune  # noqa: E402
 
 from orchestrator.demo import demo_experiment  # noqa: E402
-from orchestrator.run import build_scheduler, report, run  # noqa: E402
+from orchestrator.run import build_scheduler, report, run, stop_gracefully_on_sigterm  # noqa: E402
 from orchestrator.spec import Budget, Experiment, Objective  # noqa: E402
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]  # ray_session: tests/conftest.py
@@ -216,3 +216,20 @@ def test_gpus_on_a_cpu_only_cluster_fail_in_seconds_and_say_how_to_train_on_cpu(
     assert str(raised.value).startswith("resources.gpu: got 1 per trial, but the cluster has 2 CPU and 0 GPU")
     assert "lower it to at most 0 (0 trains on CPU)" in str(raised.value)
     assert not (tmp_path / "die-3").exists(), "no trial started"
+
+
+def test_sigterm_during_a_run_reaches_tunes_ctrl_c_handler_once():
+    import os
+    import signal
+
+    seen = []
+    previous_int = signal.signal(signal.SIGINT, lambda signum, frame: seen.append(signum))
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        with stop_gracefully_on_sigterm():
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert seen == [signal.SIGINT]
+            assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # a second one ends the run at once
+        assert signal.getsignal(signal.SIGTERM) == before
+    finally:
+        signal.signal(signal.SIGINT, previous_int)
