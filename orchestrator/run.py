@@ -152,8 +152,9 @@ def run(experiment: Experiment, *, resume: bool = False, fresh: bool = False) ->
 def unfinished_budget(frame: pd.DataFrame, experiment: Experiment) -> str | None:
     """What is left of ``budget.num_trials`` in a :func:`results_frame` table, or ``None``.
 
-    Trials ``interrupted`` (cut off by the end of the run) and trials never started are left;
-    every other status is an ending.
+    A run stopped early has trials ``interrupted`` (cut off by the end of the run); without any,
+    it ended by itself, even with fewer trials than planned (a searcher may run out of
+    configurations). Every status but ``interrupted`` is an ending.
 
     Example:
         >>> from orchestrator.spec import Budget, Objective
@@ -161,11 +162,13 @@ def unfinished_budget(frame: pd.DataFrame, experiment: Experiment) -> str | None
         ...                         [Objective("loss", "min")], method="random", budget=Budget(num_trials=5))
         >>> unfinished_budget(pd.DataFrame({"status": ["completed", "error", "interrupted"]}), experiment)
         '2 of 5 trials ended, 1 interrupted, 2 not started'
+        >>> unfinished_budget(pd.DataFrame({"status": ["completed", "error"]}), experiment) is None  # ran out
+        True
     """
     planned = experiment.budget.num_trials
     interrupted = int((frame["status"] == "interrupted").sum()) if "status" in frame else 0
     not_started = max(0, planned - len(frame))
-    if not interrupted and not not_started:
+    if not interrupted:
         return None
     ended = len(frame) - interrupted
     return f"{ended} of {planned} trials ended, {interrupted} interrupted, {not_started} not started"
