@@ -22,9 +22,11 @@ import pandas as pd
 
 from orchestrator.driver_state import (
     KeepLastCompleteSave,
+    driver_lock,
     keep_tuner_state,
     repair_state_after_kill,
     repair_tuner_state,
+    running_driver,
     session_tables,
     whole_table,
 )
@@ -98,20 +100,28 @@ def run(experiment: Experiment, *, resume: bool = False, fresh: bool = False) ->
         >>> result = run(demo_experiment(num_trials=6))  # doctest: +SKIP
         >>> result.pareto[["val_accuracy", "latency_us", "num_params"]]  # doctest: +SKIP
     """
+    from orchestrator.preflight import check_before_ray
+
+    check_before_ray(experiment, resume=resume, fresh=fresh)
+    storage_dir = experiment.storage_dir
+    experiment_dir = storage_dir / experiment.name
+    with driver_lock(experiment_dir):  # before Ray starts: a second driver is refused in seconds
+        return _run_locked(experiment, experiment_dir, resume=resume, fresh=fresh)
+
+
+def _run_locked(experiment: Experiment, experiment_dir: Path, *, resume: bool, fresh: bool) -> ExperimentResult:
     from ray import tune
 
     from cluster.connect import ClusterError, connect
-    from orchestrator.preflight import check_before_ray, check_cluster, record_location
+    from orchestrator.preflight import check_cluster, record_location
 
-    check_before_ray(experiment, resume=resume, fresh=fresh)
     try:
         connect(experiment.cluster.address, include_dashboard=False, log_to_driver=True)
     except ClusterError as error:
         raise SpecError(error.message, f"cluster.{error.field}") from None
     check_cluster(experiment)  # the cluster an address names is only known once connected
 
-    storage_dir = experiment.storage_dir
-    experiment_dir = storage_dir / experiment.name
+    storage_dir = experiment_dir.parent
     trainable = _wrapped_trainable(experiment, experiment_dir)
     if fresh and experiment_dir.exists():
         aside = experiment_dir.with_name(f"{experiment.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -230,7 +240,8 @@ def report(experiment_dir: str | Path) -> ExperimentResult:
     When Tune's experiment state is newer than ``results.csv`` (or there is none: the driver
     was killed), the trial table is read again from that state, without running anything. A
     state the kill left truncated is first mended as ``--resume`` would
-    (:func:`repair_state_after_kill`).
+    (:func:`repair_state_after_kill`), unless a driver runs the experiment now
+    (:func:`running_driver`): then the tables show the state as Tune last copied it.
     """
     from orchestrator.results import RESULTS_FILENAME, load_results
 
@@ -244,7 +255,7 @@ def report(experiment_dir: str | Path) -> ExperimentResult:
     experiment = load_experiment(spec_path)
     results_csv = experiment_dir / RESULTS_FILENAME
     tables = session_tables(experiment_dir)
-    if tables and not whole_table(tables[-1]):
+    if tables and not whole_table(tables[-1]) and running_driver(experiment_dir) is None:
         # Killed while Tune copied its state (seen: an empty file): mend it as a resume would.
         repair_state_after_kill(experiment_dir)
         tables = session_tables(experiment_dir)

@@ -7,12 +7,23 @@ import os
 import pickle
 from types import SimpleNamespace
 
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
 from orchestrator.driver_state import (
     KeepLastCompleteSave,
+    driver_lock,
     keep_tuner_state,
     repair_state_after_kill,
     repair_tuner_state,
+    running_driver,
 )
+from orchestrator.spec import SpecError
 
 SESSION = "2026-11-28_07-49-56"
 
@@ -258,3 +269,38 @@ def test_a_kept_session_tune_never_copied_is_resumed_from(tmp_path):
     assert repair_state_after_kill(experiment_dir, temp_dir=str(tmp_path / "tmp")) == "from kept copy"
     assert json.loads((experiment_dir / f"experiment_state-{LATER}.json").read_text())["trial_data"] == [1, 2, 3, 4, 5]
     assert pickle.loads((experiment_dir / f"searcher-state-{LATER}.pkl").read_bytes()) == {"rng": 5}
+
+
+# ----------------------------------------------------------------------------- one driver at a time
+def test_a_second_driver_is_refused_naming_the_first(tmp_path):
+    """Seen: a second --resume while the first driver ran: 64 epochs for 48, both exiting 0."""
+    experiment_dir = tmp_path / "results" / "crash"
+    assert running_driver(experiment_dir) is None
+    with driver_lock(experiment_dir):
+        assert running_driver(experiment_dir).startswith(f"pid {os.getpid()} on ")
+        with pytest.raises(SpecError) as refused, driver_lock(experiment_dir):
+            pass
+        assert refused.value.field == "name"
+        assert f"another driver (pid {os.getpid()} on " in str(refused.value) and "--resume" in str(refused.value)
+    assert running_driver(experiment_dir) is None
+    with driver_lock(experiment_dir):  # released at the end of the first
+        pass
+
+
+def test_a_killed_driver_leaves_no_lock_behind(tmp_path):
+    experiment_dir = tmp_path / "results" / "crash"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from orchestrator.driver_state import driver_lock\n"
+         f"with driver_lock(Path({str(experiment_dir)!r})):\n    print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2],
+    )
+    assert holder.stdout.readline().strip() == "held"
+    assert running_driver(experiment_dir).startswith(f"pid {holder.pid} on ")
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    deadline = time.monotonic() + 10
+    while running_driver(experiment_dir) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with driver_lock(experiment_dir):
+        pass
