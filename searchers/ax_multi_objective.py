@@ -209,8 +209,7 @@ class AxMultiObjectiveSearch(Searcher):
         self._step_seconds: deque[float] = deque(maxlen=_STEP_HISTORY)  # the last model steps
         self._step_started: float | None = None  # monotonic start of the model step running now
         self._trial_ends: deque[float] = deque(maxlen=_BURST_HISTORY)  # monotonic times, this process only
-        self._fallback_rng: Any = None  # random configurations handed out when a step overran
-        self._fallbacks = 0
+        self._fallbacks = 0  # random configurations handed out when a step overran
         self._resolved: dict[str, int] = {}  # fallback key -> Ax trial index, once attached
 
         self._space: dict[str, Any] | None = dict(space) if space is not None else None
@@ -374,7 +373,7 @@ class AxMultiObjectiveSearch(Searcher):
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         # Ax objects are saved through Ax's own JSON format, not pickle (Tuner pickles us).
-        for name in ("_client", "_codec", "_saved_state", "_snapshot", "_lock", "_worker", "_fallback_rng",
+        for name in ("_client", "_codec", "_saved_state", "_snapshot", "_lock", "_worker",
                      "_step_started"):
             state[name] = None
         state["_trial_ends"] = deque(maxlen=_BURST_HISTORY)  # monotonic times mean nothing elsewhere
@@ -384,10 +383,11 @@ class AxMultiObjectiveSearch(Searcher):
 
     def __setstate__(self, state: dict) -> None:
         pickled = state.pop("_pickled_state", None)
+        state.pop("_fallback_rng", None)  # releases before 2026-12-06 kept one generator for all fallbacks
         # Pickles of releases before background mode lack these (a Tuner pickled then resumed now).
         for name, default in (("_background", False), ("_refresh_after", 2), ("_results_seen", 0),
                               ("_snapshot", None), ("_journal", []), ("_inbox", []), ("_max_wait_s", None),
-                              ("_fallback_rng", None), ("_fallbacks", 0), ("_resolved", {}),
+                              ("_fallbacks", 0), ("_resolved", {}),
                               ("_step_started", None)):
             state.setdefault(name, default)
         state.setdefault("_step_seconds", deque(maxlen=_STEP_HISTORY))
@@ -531,17 +531,19 @@ class AxMultiObjectiveSearch(Searcher):
         import numpy as np
         from ray.tune.search.sample import Domain
 
-        if self._fallback_rng is None:
-            self._fallback_rng = np.random.default_rng(None if self._seed is None else [self._seed, 1])
+        # One generator per fallback, seeded by its number, which checkpoints keep: a restored
+        # searcher draws the next one, not the first again (seen: a configuration run twice).
+        number = self._fallbacks + 1
+        rng = np.random.default_rng(None if self._seed is None else [self._seed, 1, number])
         config = {
-            name: value.sample(random_state=self._fallback_rng)
+            name: value.sample(random_state=rng)
             for name, value in flatten_search_space(self._space).items()
             if isinstance(value, Domain)
         }
         parameters = self._codec.to_ax(_python_values(config))
         with self._lock:
-            self._fallbacks += 1
-            key = f"fallback-{self._fallbacks}"
+            self._fallbacks = number
+            key = f"fallback-{number}"
             self._inbox.append(["fallback", key, parameters])
             self._saved_state = None
         logger.warning(

@@ -314,6 +314,29 @@ def test_a_fallback_saved_before_ax_knew_it_is_restored_as_one_trial(tmp_path):
         assert restored.suggest("t3") is not None
 
 
+def test_a_restored_searcher_draws_a_new_fallback_not_the_first_again(tmp_path):
+    """Seen in a SIGKILL and --resume run of ax-mobo: the first fallback after the resume repeated
+    the configuration of the fallback before the kill, and both trials ran it."""
+    searcher = make_searcher(max_concurrent=2, max_wait_s=0.2)
+    first, gate = stall_with_nothing_prepared(searcher)
+    fallback = searcher.suggest("t2")
+    path = tmp_path / "state.json"
+    searcher.save(str(path))
+    gate.set()
+    settle(searcher)
+
+    restored = make_searcher(max_concurrent=2, max_wait_s=0.2)
+    restored.restore(str(path))
+    restored._ready.clear()
+    gate = stall_model_steps(restored)
+    finish(restored, "t0", first)
+    again = restored.suggest("t3")
+    assert restored._live["t3"] == "fallback-2" and restored.random_fallbacks == 2
+    assert in_space(again) and again != fallback
+    gate.set()
+    settle(restored)
+
+
 def test_with_max_wait_none_suggest_waits_for_the_model():
     searcher = make_searcher(max_concurrent=1, max_wait_s=None)
     config = searcher.suggest("t0")
