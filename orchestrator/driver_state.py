@@ -192,8 +192,7 @@ def _kept_save(experiment_dir: Path, session: str) -> dict[str, bytes] | None:
 
 
 def _kept_sessions(experiment_dir: Path) -> list[str]:
-    prefix, suffix = _KEPT_SAVE.split("{}")
-    return [path.name[len(prefix):-len(suffix)] for path in experiment_dir.glob(_KEPT_SAVE.format("*"))]
+    return _sessions_named(experiment_dir, _KEPT_SAVE)
 
 
 def repair_state_after_kill(experiment_dir: Path, temp_dir: str | None = None) -> str:
@@ -298,8 +297,13 @@ def _content(path: Path) -> bytes | None:
 
 def _sessions(folder: Path) -> list[str]:
     """The sessions whose trial table is in ``folder``, oldest first (their names are times)."""
-    prefix, suffix = _SESSION_STATE_FILES[0].split("{}")
-    return sorted(path.name[len(prefix):-len(suffix)] for path in folder.glob(_SESSION_STATE_FILES[0].format("*")))
+    return _sessions_named(folder, _SESSION_STATE_FILES[0])
+
+
+def _sessions_named(folder: Path, template: str) -> list[str]:
+    """The sessions of the files in ``folder`` named by ``template``, oldest first."""
+    prefix, suffix = template.split("{}")
+    return sorted(path.name[len(prefix):-len(suffix)] for path in folder.glob(template.format("*")))
 
 
 def session_tables(experiment_dir: Path) -> list[Path]:
